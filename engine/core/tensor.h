@@ -23,6 +23,10 @@ typedef struct LilyTensor {
     int ndim;
     LilyDType dtype;
     LilyDeviceKind device;
+    /* Nonzero: the content never changes while this stamp lives (model weights at inference),
+     * so a backend may cache derived forms (reordered or converted weights) keyed on it.
+     * Zero: mutable (activations, parameters being trained): never cached. */
+    uint64_t stamp;
 } LilyTensor;
 
 int64_t lily_tensor_numel(const LilyTensor *t);
