@@ -1,10 +1,31 @@
-/* backend/backend-cpu.c - the CPU backend: host memory and the op table on kernels/cpu. */
+/* backend/backend-cpu.c - the CPU backend: host memory and the op table on kernels/cpu.
+ *
+ * Each op translates tensors into the raw pointers, shape integers and handle of a
+ * kernels/cpu function and turns the kernel's return code into a context error naming the op
+ * and the shapes. The dispatchers in ops.c have already checked shapes, dtypes and devices.
+ * The backend's impl holds the kernels' handle (oneDNN engine, primitive and weight caches,
+ * scratch) and the thread count, one per context. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "backend/backend.h"
 #include "core/context.h"
+#include "cpu/activation.h"  /* unary, geglu */
+#include "cpu/attention.h"   /* attention, softmax */
+#include "cpu/conv.h"        /* conv1d/2d, conv_transpose1d */
+#include "cpu/elementwise.h" /* binary, axpby, fill, cast, reduce */
+#include "cpu/layout.h"      /* upsample2x, concat, split, transpose, copy_rows */
+#include "cpu/matmul.h"      /* linear, matmul */
+#include "cpu/norm.h"        /* group_norm, layer_norm */
+#include "cpu/onednn.h"      /* LilyCpuDnn */
+#include "cpu/random.h"      /* randn */
+#include "cpu/sampler.h"     /* ddim_step */
+
+typedef struct CpuImpl {
+    LilyCpuDnn *dnn;
+    int n_threads;
+} CpuImpl;
 
 static LilyStatus cpu_alloc(LilyBackend *be, size_t bytes, void **ptr)
 {
@@ -49,7 +70,508 @@ static LilyStatus cpu_mem_info(LilyBackend *be, size_t *free_bytes, size_t *tota
 
 static void cpu_destroy(LilyBackend *be)
 {
+    CpuImpl *im = be->impl;
+    if (im) {
+        lily_cpu_dnn_free(im->dnn);
+        free(im);
+    }
     free(be);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* ops                                                                                       */
+/* ---------------------------------------------------------------------------------------- */
+
+static CpuImpl *impl_of(LilyContext *ctx)
+{
+    return ctx->backend->impl;
+}
+
+static int nthreads(LilyContext *ctx)
+{
+    return impl_of(ctx)->n_threads;
+}
+
+static const char *shp(const LilyTensor *t, char *buf)
+{
+    if (!t) return "none";
+    return lily_shape_str(t, buf, 96);
+}
+
+/* A kernel's failure as a context error naming the op and two of its tensors (with the oneDNN
+ * handle's message when the kernel is one that records it). */
+static LilyStatus kfail_why(LilyContext *ctx, int rc, const char *op, const LilyTensor *a,
+                            const LilyTensor *b, const char *why)
+{
+    char sa[96], sb[96];
+    if (rc == LILY_CPU_ERR_NO_MEMORY)
+        return lily_error(ctx, LILY_ERR_NO_MEMORY,
+                          "cpu %s (%s, %s): out of host memory%s%s; try shorter chunks", op,
+                          shp(a, sa), shp(b, sb), *why ? ": " : "", why);
+    return lily_error(ctx, rc == LILY_CPU_ERR_UNSUPPORTED ? LILY_ERR_UNSUPPORTED : LILY_ERR_INTERNAL,
+                      "cpu %s (%s, %s) failed: %s", op, shp(a, sa), shp(b, sb),
+                      *why ? why : "unknown kernel error");
+}
+
+static LilyStatus kfail(LilyContext *ctx, int rc, const char *op, const LilyTensor *a,
+                        const LilyTensor *b)
+{
+    return kfail_why(ctx, rc, op, a, b, lily_cpu_dnn_message(impl_of(ctx)->dnn));
+}
+
+/* For kernels that use the oneDNN handle (conv, linear, matmul, attention). */
+#define KTRY(expr, op, a, b)                                                                   \
+    do {                                                                                       \
+        int kt_rc_ = (expr);                                                                   \
+        if (kt_rc_ != LILY_CPU_OK) return kfail(ctx, kt_rc_, op, a, b);                        \
+    } while (0)
+
+/* For the plain loops (norms), which fail only for lack of memory and record nothing. */
+#define KTRY_LOOP(expr, op, a, b)                                                              \
+    do {                                                                                       \
+        int kt_rc_ = (expr);                                                                   \
+        if (kt_rc_ != LILY_CPU_OK) return kfail_why(ctx, kt_rc_, op, a, b, "");                \
+    } while (0)
+
+static int kdt(LilyDType t)
+{
+    switch (t) {
+    case LILY_DTYPE_BF16: return LILY_KDT_BF16;
+    case LILY_DTYPE_F16: return LILY_KDT_F16;
+    default: return LILY_KDT_F32;
+    }
+}
+
+static const float *cf(const LilyTensor *t)
+{
+    return t ? (const float *)t->data : NULL;
+}
+
+static float *mf(LilyTensor *t)
+{
+    return t ? (float *)t->data : NULL;
+}
+
+static int64_t numel(const LilyTensor *t)
+{
+    return lily_tensor_numel(t);
+}
+
+static int64_t rows(const LilyTensor *t)
+{
+    return t->ndim ? numel(t) / t->shape[t->ndim - 1] : 0;
+}
+
+static int64_t last(const LilyTensor *t)
+{
+    return t->shape[t->ndim - 1];
+}
+
+static LilyCpuConvShape conv_shape(const LilyTensor *x, const LilyTensor *w, const LilyConvParams *p,
+                                   const LilyTensor *y, int nd)
+{
+    LilyCpuConvShape s;
+    memset(&s, 0, sizeof s);
+    s.nd = nd;
+    s.n = x->shape[0];
+    s.c = x->shape[1];
+    s.o = w->shape[0];
+    for (int i = 0; i < 2; i++) {
+        s.stride[i] = p->stride[i];
+        s.pad_begin[i] = p->pad_begin[i];
+        s.pad_end[i] = p->pad_end[i];
+        s.dilation[i] = p->dilation[i];
+    }
+    if (nd == 2) {
+        s.in[0] = x->shape[2];
+        s.in[1] = x->shape[3];
+        s.k[0] = w->shape[2];
+        s.k[1] = w->shape[3];
+        s.out[0] = y->shape[2];
+        s.out[1] = y->shape[3];
+    } else {
+        s.in[0] = s.k[0] = s.out[0] = 1;
+        s.in[1] = x->shape[2];
+        s.k[1] = w->shape[2];
+        s.out[1] = y->shape[2];
+    }
+    return s;
+}
+
+static LilyCpuConvShape convt_shape(const LilyTensor *x, const LilyTensor *w, int stride, int pad,
+                                    const LilyTensor *y)
+{
+    LilyCpuConvShape s;
+    memset(&s, 0, sizeof s);
+    s.nd = 1;
+    s.transposed = 1;
+    s.n = x->shape[0];
+    s.c = x->shape[1];
+    s.o = w->shape[1];
+    s.in[0] = s.k[0] = s.out[0] = 1;
+    s.in[1] = x->shape[2];
+    s.k[1] = w->shape[2];
+    s.out[1] = y->shape[2];
+    s.stride[0] = 1;
+    s.stride[1] = stride;
+    s.pad_begin[1] = s.pad_end[1] = pad;
+    s.dilation[0] = s.dilation[1] = 1;
+    return s;
+}
+
+static bool conv_empty(const LilyCpuConvShape *s)
+{
+    return s->n == 0 || s->c == 0 || s->o == 0 || s->out[0] == 0 || s->out[1] == 0;
+}
+
+static LilyStatus conv_fwd(LilyContext *ctx, const char *op, LilyCpuConvShape *s, const LilyTensor *x,
+                           const LilyTensor *w, const LilyTensor *b, LilyTensor *y)
+{
+    if (conv_empty(s)) return LILY_OK;
+    KTRY(lily_cpu_conv_forward(impl_of(ctx)->dnn, s, cf(x), w->data, kdt(w->dtype), w->stamp, cf(b), mf(y)),
+         op, x, w);
+    return LILY_OK;
+}
+
+static LilyStatus conv_bwd(LilyContext *ctx, const char *op, LilyCpuConvShape *s, const LilyTensor *x,
+                           const LilyTensor *w, const LilyTensor *dy, LilyTensor *dx, LilyTensor *dw,
+                           LilyTensor *db)
+{
+    if (conv_empty(s)) {
+        if (dx) lily_cpu_fill(nthreads(ctx), mf(dx), 0.0f, numel(dx));
+        return LILY_OK;
+    }
+    KTRY(lily_cpu_conv_backward(impl_of(ctx)->dnn, s, cf(x), cf(w), cf(dy), mf(dx), mf(dw), mf(db)), op, x, w);
+    return LILY_OK;
+}
+
+static LilyStatus cpu_conv2d(LilyContext *ctx, const LilyTensor *x, const LilyTensor *w,
+                             const LilyTensor *b, const LilyConvParams *p, LilyTensor *y)
+{
+    LilyCpuConvShape s = conv_shape(x, w, p, y, 2);
+    return conv_fwd(ctx, "conv2d", &s, x, w, b, y);
+}
+
+static LilyStatus cpu_conv2d_backward(LilyContext *ctx, const LilyTensor *x, const LilyTensor *w,
+                                      const LilyConvParams *p, const LilyTensor *dy, LilyTensor *dx,
+                                      LilyTensor *dw, LilyTensor *db)
+{
+    LilyCpuConvShape s = conv_shape(x, w, p, dy, 2);
+    return conv_bwd(ctx, "conv2d_backward", &s, x, w, dy, dx, dw, db);
+}
+
+static LilyStatus cpu_conv1d(LilyContext *ctx, const LilyTensor *x, const LilyTensor *w,
+                             const LilyTensor *b, const LilyConvParams *p, LilyTensor *y)
+{
+    LilyCpuConvShape s = conv_shape(x, w, p, y, 1);
+    return conv_fwd(ctx, "conv1d", &s, x, w, b, y);
+}
+
+static LilyStatus cpu_conv1d_backward(LilyContext *ctx, const LilyTensor *x, const LilyTensor *w,
+                                      const LilyConvParams *p, const LilyTensor *dy, LilyTensor *dx,
+                                      LilyTensor *dw, LilyTensor *db)
+{
+    LilyCpuConvShape s = conv_shape(x, w, p, dy, 1);
+    return conv_bwd(ctx, "conv1d_backward", &s, x, w, dy, dx, dw, db);
+}
+
+static LilyStatus cpu_conv_transpose1d(LilyContext *ctx, const LilyTensor *x, const LilyTensor *w,
+                                       const LilyTensor *b, int stride, int pad, LilyTensor *y)
+{
+    LilyCpuConvShape s = convt_shape(x, w, stride, pad, y);
+    return conv_fwd(ctx, "conv_transpose1d", &s, x, w, b, y);
+}
+
+static LilyStatus cpu_conv_transpose1d_backward(LilyContext *ctx, const LilyTensor *x,
+                                                const LilyTensor *w, int stride, int pad,
+                                                const LilyTensor *dy, LilyTensor *dx,
+                                                LilyTensor *dw, LilyTensor *db)
+{
+    LilyCpuConvShape s = convt_shape(x, w, stride, pad, dy);
+    return conv_bwd(ctx, "conv_transpose1d_backward", &s, x, w, dy, dx, dw, db);
+}
+
+static LilyStatus cpu_linear(LilyContext *ctx, const LilyTensor *x, const LilyTensor *w,
+                             const LilyTensor *b, LilyTensor *y)
+{
+    int64_t M = rows(x), K = last(x), N = w->shape[0];
+    if (M == 0 || N == 0) return LILY_OK;
+    if (K == 0) {
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++) mf(y)[i * N + j] = b ? cf(b)[j] : 0.0f;
+        return LILY_OK;
+    }
+    KTRY(lily_cpu_linear_forward(impl_of(ctx)->dnn, M, K, N, cf(x), w->data, kdt(w->dtype), w->stamp, cf(b),
+                                 mf(y)),
+         "linear", x, w);
+    return LILY_OK;
+}
+
+static LilyStatus cpu_linear_backward(LilyContext *ctx, const LilyTensor *x, const LilyTensor *w,
+                                      const LilyTensor *dy, LilyTensor *dx, LilyTensor *dw,
+                                      LilyTensor *db)
+{
+    int64_t M = rows(x), K = last(x), N = w->shape[0];
+    KTRY(lily_cpu_linear_backward(impl_of(ctx)->dnn, M, K, N, cf(x), cf(w), cf(dy), mf(dx), mf(dw), mf(db)),
+         "linear_backward", x, w);
+    return LILY_OK;
+}
+
+static LilyStatus cpu_matmul(LilyContext *ctx, const LilyTensor *a, bool trans_a, const LilyTensor *b,
+                             bool trans_b, float alpha, float beta, LilyTensor *c)
+{
+    int64_t B = a->shape[0];
+    int64_t M = trans_a ? a->shape[2] : a->shape[1];
+    int64_t K = trans_a ? a->shape[1] : a->shape[2];
+    int64_t N = trans_b ? b->shape[1] : b->shape[2];
+    KTRY(lily_cpu_matmul(impl_of(ctx)->dnn, B, M, N, K, cf(a), trans_a, cf(b), trans_b, alpha, beta, mf(c)),
+         "matmul", a, b);
+    return LILY_OK;
+}
+
+static LilyStatus cpu_attention(LilyContext *ctx, const LilyTensor *q, const LilyTensor *k,
+                                const LilyTensor *v, float scale, LilyTensor *out)
+{
+    int64_t B = q->shape[0], T = q->shape[1], D = q->shape[2], S = k->shape[1], Dv = v->shape[2];
+    if (B == 0 || T == 0 || Dv == 0) return LILY_OK;
+    if (S == 0) { /* nothing to attend to: a zero output rather than 0/0 */
+        lily_cpu_fill(nthreads(ctx), mf(out), 0.0f, numel(out));
+        return LILY_OK;
+    }
+    KTRY(lily_cpu_attention_forward(impl_of(ctx)->dnn, B, T, S, D, Dv, cf(q), cf(k), cf(v), scale, mf(out)),
+         "attention", q, k);
+    return LILY_OK;
+}
+
+static LilyStatus cpu_attention_backward(LilyContext *ctx, const LilyTensor *q, const LilyTensor *k,
+                                         const LilyTensor *v, float scale, const LilyTensor *dout,
+                                         LilyTensor *dq, LilyTensor *dk, LilyTensor *dv)
+{
+    int64_t B = q->shape[0], T = q->shape[1], D = q->shape[2], S = k->shape[1], Dv = v->shape[2];
+    if (B == 0 || T == 0 || S == 0) {
+        if (dq) lily_cpu_fill(nthreads(ctx), mf(dq), 0.0f, numel(dq));
+        if (dk) lily_cpu_fill(nthreads(ctx), mf(dk), 0.0f, numel(dk));
+        if (dv) lily_cpu_fill(nthreads(ctx), mf(dv), 0.0f, numel(dv));
+        return LILY_OK;
+    }
+    KTRY(lily_cpu_attention_backward(impl_of(ctx)->dnn, B, T, S, D, Dv, cf(q), cf(k), cf(v), scale, cf(dout),
+                                     mf(dq), mf(dk), mf(dv)),
+         "attention_backward", q, k);
+    return LILY_OK;
+}
+
+static LilyStatus cpu_group_norm(LilyContext *ctx, const LilyTensor *x, const LilyTensor *gamma,
+                                 const LilyTensor *beta, int groups, float eps, int silu,
+                                 LilyTensor *y)
+{
+    int64_t N = x->shape[0], C = x->shape[1];
+    int64_t S = N * C > 0 ? numel(x) / (N * C) : 0;
+    if (N * C * S == 0) return LILY_OK;
+    KTRY_LOOP(lily_cpu_group_norm_forward(nthreads(ctx), N, C, S, groups, cf(x), cf(gamma), cf(beta), eps, silu,
+                                     mf(y)),
+         "group_norm", x, gamma);
+    return LILY_OK;
+}
+
+static LilyStatus cpu_group_norm_backward(LilyContext *ctx, const LilyTensor *x,
+                                          const LilyTensor *gamma, const LilyTensor *beta,
+                                          int groups, float eps, int silu, const LilyTensor *dy,
+                                          LilyTensor *dx, LilyTensor *dgamma, LilyTensor *dbeta)
+{
+    int64_t N = x->shape[0], C = x->shape[1];
+    int64_t S = N * C > 0 ? numel(x) / (N * C) : 0;
+    if (N * C * S == 0) return LILY_OK;
+    KTRY_LOOP(lily_cpu_group_norm_backward(nthreads(ctx), N, C, S, groups, cf(x), cf(gamma), cf(beta), eps, silu,
+                                      cf(dy), mf(dx), mf(dgamma), mf(dbeta)),
+         "group_norm_backward", x, gamma);
+    return LILY_OK;
+}
+
+static LilyStatus cpu_layer_norm(LilyContext *ctx, const LilyTensor *x, const LilyTensor *gamma,
+                                 const LilyTensor *beta, float eps, LilyTensor *y)
+{
+    if (numel(x) == 0) return LILY_OK;
+    KTRY_LOOP(lily_cpu_layer_norm_forward(nthreads(ctx), rows(x), last(x), cf(x), cf(gamma), cf(beta), eps, mf(y)),
+         "layer_norm", x, gamma);
+    return LILY_OK;
+}
+
+static LilyStatus cpu_layer_norm_backward(LilyContext *ctx, const LilyTensor *x,
+                                          const LilyTensor *gamma, float eps, const LilyTensor *dy,
+                                          LilyTensor *dx, LilyTensor *dgamma, LilyTensor *dbeta)
+{
+    if (numel(x) == 0) return LILY_OK;
+    KTRY_LOOP(lily_cpu_layer_norm_backward(nthreads(ctx), rows(x), last(x), cf(x), cf(gamma), eps, cf(dy), mf(dx),
+                                      mf(dgamma), mf(dbeta)),
+         "layer_norm_backward", x, gamma);
+    return LILY_OK;
+}
+
+static LilyStatus cpu_softmax(LilyContext *ctx, const LilyTensor *x, float scale, LilyTensor *y)
+{
+    if (numel(x) == 0) return LILY_OK;
+    lily_cpu_softmax_forward(nthreads(ctx), rows(x), last(x), cf(x), scale, mf(y));
+    return LILY_OK;
+}
+
+static LilyStatus cpu_softmax_backward(LilyContext *ctx, const LilyTensor *y, float scale,
+                                       const LilyTensor *dy, LilyTensor *dx)
+{
+    if (numel(y) == 0) return LILY_OK;
+    lily_cpu_softmax_backward(nthreads(ctx), rows(y), last(y), cf(y), scale, cf(dy), mf(dx));
+    return LILY_OK;
+}
+
+static LilyActOp act_op(LilyUnaryOp op)
+{
+    switch (op) {
+    case LILY_UNARY_SILU: return LILY_ACT_SILU;
+    case LILY_UNARY_GELU: return LILY_ACT_GELU;
+    case LILY_UNARY_LEAKY_RELU: return LILY_ACT_LEAKY_RELU;
+    case LILY_UNARY_TANH: return LILY_ACT_TANH;
+    case LILY_UNARY_EXP: return LILY_ACT_EXP;
+    case LILY_UNARY_SCALE: return LILY_ACT_SCALE;
+    case LILY_UNARY_ADD_SCALAR: return LILY_ACT_ADD_SCALAR;
+    case LILY_UNARY_SQUARE: return LILY_ACT_SQUARE;
+    case LILY_UNARY_ABS: return LILY_ACT_ABS;
+    case LILY_UNARY_MIN: return LILY_ACT_MIN;
+    case LILY_UNARY_MAX: return LILY_ACT_MAX;
+    case LILY_UNARY_SIGMOID: return LILY_ACT_SIGMOID;
+    default: return LILY_ACT_IDENTITY;
+    }
+}
+
+static LilyStatus cpu_unary(LilyContext *ctx, LilyUnaryOp op, float alpha, const LilyTensor *x,
+                            LilyTensor *y)
+{
+    lily_cpu_unary_forward(nthreads(ctx), act_op(op), alpha, cf(x), mf(y), numel(x));
+    return LILY_OK;
+}
+
+static LilyStatus cpu_unary_backward(LilyContext *ctx, LilyUnaryOp op, float alpha,
+                                     const LilyTensor *x, const LilyTensor *dy, LilyTensor *dx)
+{
+    lily_cpu_unary_backward(nthreads(ctx), act_op(op), alpha, cf(x), cf(dy), mf(dx), numel(x));
+    return LILY_OK;
+}
+
+static LilyStatus cpu_binary(LilyContext *ctx, LilyBinaryOp op, const LilyTensor *a,
+                             const LilyTensor *b, LilyTensor *y)
+{
+    int64_t na = numel(a), nb = numel(b);
+    if (na == 0) return LILY_OK;
+    LilyBinOp k = op == LILY_BINARY_SUB ? LILY_BIN_SUB : (op == LILY_BINARY_MUL ? LILY_BIN_MUL : LILY_BIN_ADD);
+    if (nb == na)
+        lily_cpu_binary(nthreads(ctx), k, cf(a), cf(b), mf(y), na, 1);
+    else
+        lily_cpu_binary(nthreads(ctx), k, cf(a), cf(b), mf(y), nb, na / nb);
+    return LILY_OK;
+}
+
+static LilyStatus cpu_axpby(LilyContext *ctx, float alpha, const LilyTensor *x, float beta,
+                            LilyTensor *y)
+{
+    lily_cpu_axpby(nthreads(ctx), alpha, cf(x), beta, mf(y), numel(x));
+    return LILY_OK;
+}
+
+static LilyStatus cpu_geglu(LilyContext *ctx, const LilyTensor *x, LilyTensor *y)
+{
+    lily_cpu_geglu_forward(nthreads(ctx), rows(y), last(y), cf(x), mf(y));
+    return LILY_OK;
+}
+
+static LilyStatus cpu_geglu_backward(LilyContext *ctx, const LilyTensor *x, const LilyTensor *dy,
+                                     LilyTensor *dx)
+{
+    lily_cpu_geglu_backward(nthreads(ctx), rows(dy), last(dy), cf(x), cf(dy), mf(dx));
+    return LILY_OK;
+}
+
+static LilyStatus cpu_fill(LilyContext *ctx, LilyTensor *y, float value)
+{
+    lily_cpu_fill(nthreads(ctx), mf(y), value, numel(y));
+    return LILY_OK;
+}
+
+static LilyStatus cpu_cast(LilyContext *ctx, const LilyTensor *x, LilyTensor *y)
+{
+    lily_cpu_cast(nthreads(ctx), x->data, kdt(x->dtype), y->data, kdt(y->dtype), numel(x));
+    return LILY_OK;
+}
+
+static LilyStatus cpu_reduce(LilyContext *ctx, const LilyTensor *x, double *sum, double *sum_sq,
+                             double *max_abs)
+{
+    lily_cpu_reduce(nthreads(ctx), cf(x), numel(x), sum, sum_sq, max_abs);
+    return LILY_OK;
+}
+
+static LilyStatus cpu_upsample2x(LilyContext *ctx, const LilyTensor *x, LilyTensor *y)
+{
+    lily_cpu_upsample2x_forward(nthreads(ctx), x->shape[0] * x->shape[1], x->shape[2], x->shape[3], cf(x),
+                                mf(y));
+    return LILY_OK;
+}
+
+static LilyStatus cpu_upsample2x_backward(LilyContext *ctx, const LilyTensor *dy, LilyTensor *dx)
+{
+    lily_cpu_upsample2x_backward(nthreads(ctx), dx->shape[0] * dx->shape[1], dx->shape[2], dx->shape[3],
+                                 cf(dy), mf(dx));
+    return LILY_OK;
+}
+
+static int64_t inner_of(const LilyTensor *y)
+{
+    int64_t nc = y->shape[0] * y->shape[1];
+    return nc ? numel(y) / nc : 0;
+}
+
+static LilyStatus cpu_concat(LilyContext *ctx, const LilyTensor *a, const LilyTensor *b,
+                             LilyTensor *y)
+{
+    lily_cpu_concat(nthreads(ctx), y->shape[0], a->shape[1], b->shape[1], inner_of(y), cf(a), cf(b), mf(y));
+    return LILY_OK;
+}
+
+static LilyStatus cpu_split(LilyContext *ctx, const LilyTensor *y, LilyTensor *a, LilyTensor *b)
+{
+    int64_t C = y->shape[1];
+    int64_t ca = a ? a->shape[1] : C - b->shape[1];
+    lily_cpu_split(nthreads(ctx), y->shape[0], ca, C - ca, inner_of(y), cf(y), mf(a), mf(b));
+    return LILY_OK;
+}
+
+static LilyStatus cpu_transpose(LilyContext *ctx, const LilyTensor *x, int64_t P, int64_t A,
+                                int64_t B, int64_t Q, LilyTensor *y)
+{
+    lily_cpu_transpose(nthreads(ctx), P, A, B, Q, cf(x), mf(y));
+    return LILY_OK;
+}
+
+static LilyStatus cpu_copy_rows(LilyContext *ctx, const LilyTensor *src, int64_t src_row0,
+                                LilyTensor *dst, int64_t dst_row0, int64_t A, int64_t nrows,
+                                int64_t B)
+{
+    lily_cpu_copy_rows(nthreads(ctx), cf(src), numel(src) / (A * B), src_row0, mf(dst), numel(dst) / (A * B),
+                       dst_row0, A, nrows, B);
+    return LILY_OK;
+}
+
+static LilyStatus cpu_randn(LilyContext *ctx, LilyTensor *y, int64_t A, int64_t B, int64_t row0,
+                            uint64_t seed, uint64_t stream)
+{
+    lily_cpu_randn(nthreads(ctx), mf(y), A, numel(y) / (A * B), B, row0, seed, stream);
+    return LILY_OK;
+}
+
+static LilyStatus cpu_ddim_step(LilyContext *ctx, LilyTensor *x, const LilyTensor *vc,
+                                const LilyTensor *vu, const LilyTensor *noise, float guidance,
+                                double alpha, double alpha_prev, double sigma, LilyTensor *x0_out)
+{
+    lily_cpu_ddim_step(nthreads(ctx), mf(x), cf(vc), cf(vu), cf(noise), guidance, alpha, alpha_prev, sigma,
+                       mf(x0_out), numel(x));
+    return LILY_OK;
 }
 
 static const LilyBackendOps cpu_ops = {
@@ -62,13 +584,65 @@ static const LilyBackendOps cpu_ops = {
     .synchronize = cpu_sync,
     .mem_info = cpu_mem_info,
     .destroy = cpu_destroy,
+    .conv2d = cpu_conv2d,
+    .conv2d_backward = cpu_conv2d_backward,
+    .conv1d = cpu_conv1d,
+    .conv1d_backward = cpu_conv1d_backward,
+    .conv_transpose1d = cpu_conv_transpose1d,
+    .conv_transpose1d_backward = cpu_conv_transpose1d_backward,
+    .linear = cpu_linear,
+    .linear_backward = cpu_linear_backward,
+    .matmul = cpu_matmul,
+    .attention = cpu_attention,
+    .attention_backward = cpu_attention_backward,
+    .group_norm = cpu_group_norm,
+    .group_norm_backward = cpu_group_norm_backward,
+    .layer_norm = cpu_layer_norm,
+    .layer_norm_backward = cpu_layer_norm_backward,
+    .softmax = cpu_softmax,
+    .softmax_backward = cpu_softmax_backward,
+    .unary = cpu_unary,
+    .unary_backward = cpu_unary_backward,
+    .binary = cpu_binary,
+    .axpby = cpu_axpby,
+    .geglu = cpu_geglu,
+    .geglu_backward = cpu_geglu_backward,
+    .fill = cpu_fill,
+    .cast = cpu_cast,
+    .reduce = cpu_reduce,
+    .upsample2x = cpu_upsample2x,
+    .upsample2x_backward = cpu_upsample2x_backward,
+    .concat = cpu_concat,
+    .split = cpu_split,
+    .transpose = cpu_transpose,
+    .copy_rows = cpu_copy_rows,
+    .randn = cpu_randn,
+    .ddim_step = cpu_ddim_step,
 };
 
 LilyStatus lily_backend_cpu_new(LilyContext *ctx, int n_threads, LilyBackend **out)
 {
-    (void)n_threads;
     LilyBackend *be = calloc(1, sizeof *be);
-    if (!be) return lily_error(ctx, LILY_ERR_NO_MEMORY, "out of host memory creating the CPU backend");
+    CpuImpl *im = calloc(1, sizeof *im);
+    if (!be || !im) {
+        free(be);
+        free(im);
+        return lily_error(ctx, LILY_ERR_NO_MEMORY, "out of host memory creating the CPU backend");
+    }
+    if (n_threads <= 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        n_threads = cores > 0 ? (int)cores : 1;
+    }
+    im->n_threads = n_threads;
+    int rc = lily_cpu_dnn_new(n_threads, &im->dnn);
+    if (rc != LILY_CPU_OK) {
+        free(be);
+        free(im);
+        return lily_error(ctx, rc == LILY_CPU_ERR_NO_MEMORY ? LILY_ERR_NO_MEMORY : LILY_ERR_DEVICE,
+                          "CPU backend: could not create the oneDNN engine (libdnnl %s)",
+                          rc == LILY_CPU_ERR_NO_MEMORY ? "ran out of memory" : "failed");
+    }
+    be->impl = im;
     be->ops = &cpu_ops;
     be->kind = LILY_DEVICE_CPU;
     be->index = 0;

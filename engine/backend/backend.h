@@ -55,6 +55,9 @@ typedef enum LilyUnaryOp {
     LILY_UNARY_ADD_SCALAR, /* x + alpha */
     LILY_UNARY_SQUARE,
     LILY_UNARY_ABS,
+    LILY_UNARY_MIN,        /* min(x, alpha) */
+    LILY_UNARY_MAX,        /* max(x, alpha) */
+    LILY_UNARY_SIGMOID,
     LILY_UNARY_COUNT
 } LilyUnaryOp;
 
@@ -73,10 +76,13 @@ typedef struct LilyBackendOps {
 
     /* ---- memory ---- */
     LilyStatus (*alloc)(LilyBackend *be, size_t bytes, void **ptr); /* 256-byte aligned */
+    /* Must work on a copy of the backend whose impl is NULL (a model frees its weights that
+     * way after the loading context is gone): use only kind and index. */
     void (*free)(LilyBackend *be, void *ptr);
     /* Copies between host memory and the backend's memory (plain memcpy on CPU). */
     LilyStatus (*upload)(LilyContext *ctx, void *dst_dev, const void *src_host, size_t bytes);
     LilyStatus (*download)(LilyContext *ctx, void *dst_host, const void *src_dev, size_t bytes);
+    /* Device-to-device copy; the ranges may overlap (memmove semantics). */
     LilyStatus (*copy)(LilyContext *ctx, void *dst_dev, const void *src_dev, size_t bytes);
     LilyStatus (*synchronize)(LilyContext *ctx);
     /* Free and total device memory in bytes (host RAM for the CPU). */

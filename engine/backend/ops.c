@@ -97,6 +97,7 @@ LilyStatus lily_op_conv2d(LilyContext *ctx, const LilyTensor *x, const LilyTenso
     NEED(wt_ok(ctx, w), "conv2d", "bad weight dtype or device", w, NULL);
     NEED_OPT_BIAS(b, "conv2d");
     LILY_TRY(check_conv(ctx, "conv2d", 2, x, w, b, p, y));
+    ctx->flops += 2.0 * (double)lily_tensor_numel(y) * (double)(w->shape[1] * w->shape[2] * w->shape[3]);
     return ctx->backend->ops->conv2d(ctx, x, w, b, p, y);
 }
 
@@ -111,6 +112,8 @@ LilyStatus lily_op_conv2d_backward(LilyContext *ctx, const LilyTensor *x, const 
     NEED_OPT_ACT(dw, "conv2d_backward");
     NEED_OPT_ACT(db, "conv2d_backward");
     LILY_TRY(check_conv(ctx, "conv2d_backward", 2, x, w, NULL, p, dy));
+    ctx->flops += 2.0 * (double)((dx != NULL) + (dw != NULL)) * (double)lily_tensor_numel(dy) *
+                  (double)(w->shape[1] * w->shape[2] * w->shape[3]);
     NEED(!dx || lily_tensor_same_shape(dx, x), "conv2d_backward", "dx shape", dx, x);
     NEED(!dw || lily_tensor_same_shape(dw, w), "conv2d_backward", "dw shape", dw, w);
     NEED(!db || (db->ndim == 1 && db->shape[0] == w->shape[0]), "conv2d_backward", "db shape", db, w);
@@ -125,6 +128,7 @@ LilyStatus lily_op_conv1d(LilyContext *ctx, const LilyTensor *x, const LilyTenso
     NEED(wt_ok(ctx, w), "conv1d", "bad weight dtype or device", w, NULL);
     NEED_OPT_BIAS(b, "conv1d");
     LILY_TRY(check_conv(ctx, "conv1d", 1, x, w, b, p, y));
+    ctx->flops += 2.0 * (double)lily_tensor_numel(y) * (double)(w->shape[1] * w->shape[2]);
     return ctx->backend->ops->conv1d(ctx, x, w, b, p, y);
 }
 
@@ -139,6 +143,8 @@ LilyStatus lily_op_conv1d_backward(LilyContext *ctx, const LilyTensor *x, const 
     NEED_OPT_ACT(dw, "conv1d_backward");
     NEED_OPT_ACT(db, "conv1d_backward");
     LILY_TRY(check_conv(ctx, "conv1d_backward", 1, x, w, NULL, p, dy));
+    ctx->flops += 2.0 * (double)((dx != NULL) + (dw != NULL)) * (double)lily_tensor_numel(dy) *
+                  (double)(w->shape[1] * w->shape[2]);
     NEED(!dx || lily_tensor_same_shape(dx, x), "conv1d_backward", "dx shape", dx, x);
     NEED(!dw || lily_tensor_same_shape(dw, w), "conv1d_backward", "dw shape", dw, w);
     NEED(!db || (db->ndim == 1 && db->shape[0] == w->shape[0]), "conv1d_backward", "db shape", db, w);
@@ -168,6 +174,7 @@ LilyStatus lily_op_conv_transpose1d(LilyContext *ctx, const LilyTensor *x, const
     NEED(wt_ok(ctx, w), "conv_transpose1d", "bad weight dtype or device", w, NULL);
     NEED_OPT_BIAS(b, "conv_transpose1d");
     LILY_TRY(check_convt(ctx, "conv_transpose1d", x, w, b, stride, pad, y));
+    ctx->flops += 2.0 * (double)lily_tensor_numel(x) * (double)(w->shape[1] * w->shape[2]);
     return ctx->backend->ops->conv_transpose1d(ctx, x, w, b, stride, pad, y);
 }
 
@@ -183,6 +190,8 @@ LilyStatus lily_op_conv_transpose1d_backward(LilyContext *ctx, const LilyTensor 
     NEED_OPT_ACT(dw, "conv_transpose1d_backward");
     NEED_OPT_ACT(db, "conv_transpose1d_backward");
     LILY_TRY(check_convt(ctx, "conv_transpose1d_backward", x, w, NULL, stride, pad, dy));
+    ctx->flops += 2.0 * (double)((dx != NULL) + (dw != NULL)) * (double)lily_tensor_numel(x) *
+                  (double)(w->shape[1] * w->shape[2]);
     NEED(!dx || lily_tensor_same_shape(dx, x), "conv_transpose1d_backward", "dx shape", dx, x);
     NEED(!dw || lily_tensor_same_shape(dw, w), "conv_transpose1d_backward", "dw shape", dw, w);
     NEED(!db || (db->ndim == 1 && db->shape[0] == w->shape[1]), "conv_transpose1d_backward",
@@ -216,6 +225,7 @@ LilyStatus lily_op_linear(LilyContext *ctx, const LilyTensor *x, const LilyTenso
     NEED(wt_ok(ctx, w), "linear", "bad weight dtype or device", w, NULL);
     NEED_OPT_BIAS(b, "linear");
     LILY_TRY(check_linear(ctx, "linear", x, w, b, y));
+    ctx->flops += 2.0 * (double)lily_tensor_numel(y) * (double)w->shape[1];
     return ctx->backend->ops->linear(ctx, x, w, b, y);
 }
 
@@ -230,6 +240,8 @@ LilyStatus lily_op_linear_backward(LilyContext *ctx, const LilyTensor *x, const 
     NEED_OPT_ACT(dw, "linear_backward");
     NEED_OPT_ACT(db, "linear_backward");
     LILY_TRY(check_linear(ctx, "linear_backward", x, w, NULL, dy));
+    ctx->flops += 2.0 * (double)((dx != NULL) + (dw != NULL)) * (double)lily_tensor_numel(dy) *
+                  (double)w->shape[1];
     NEED(!dx || lily_tensor_numel(dx) == lily_tensor_numel(x), "linear_backward", "dx shape", dx, x);
     NEED(!dw || lily_tensor_same_shape(dw, w), "linear_backward", "dw shape", dw, w);
     NEED(!db || (db->ndim == 1 && db->shape[0] == w->shape[0]), "linear_backward", "db shape", db, w);
@@ -251,6 +263,7 @@ LilyStatus lily_op_matmul(LilyContext *ctx, const LilyTensor *a, bool trans_a,
     int64_t N = trans_b ? b->shape[1] : b->shape[2];
     NEED(K == Kb, "matmul", "inner dimensions differ", a, b);
     NEED(c->shape[1] == M && c->shape[2] == N, "matmul", "output shape", a, c);
+    ctx->flops += 2.0 * (double)a->shape[0] * (double)M * (double)N * (double)K;
     return ctx->backend->ops->matmul(ctx, a, trans_a, b, trans_b, alpha, beta, c);
 }
 
@@ -274,6 +287,8 @@ LilyStatus lily_op_attention(LilyContext *ctx, const LilyTensor *q, const LilyTe
     NEED_ACT(v, "attention");
     NEED_ACT(out, "attention");
     LILY_TRY(check_attn(ctx, "attention", q, k, v, out));
+    ctx->flops += 2.0 * (double)q->shape[0] * (double)q->shape[1] * (double)k->shape[1] *
+                  (double)(q->shape[2] + v->shape[2]);
     return ctx->backend->ops->attention(ctx, q, k, v, scale, out);
 }
 
@@ -289,6 +304,8 @@ LilyStatus lily_op_attention_backward(LilyContext *ctx, const LilyTensor *q, con
     NEED_OPT_ACT(dk, "attention_backward");
     NEED_OPT_ACT(dv, "attention_backward");
     LILY_TRY(check_attn(ctx, "attention_backward", q, k, v, dout));
+    ctx->flops += 4.0 * (double)q->shape[0] * (double)q->shape[1] * (double)k->shape[1] *
+                  (double)(q->shape[2] + v->shape[2]);
     NEED(!dq || lily_tensor_same_shape(dq, q), "attention_backward", "dq", dq, q);
     NEED(!dk || lily_tensor_same_shape(dk, k), "attention_backward", "dk", dk, k);
     NEED(!dv || lily_tensor_same_shape(dv, v), "attention_backward", "dv", dv, v);

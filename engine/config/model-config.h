@@ -43,6 +43,7 @@ typedef struct LilyVaeConfig {
     int in_channels;        /* 1 */
     int out_ch;             /* 1 */
     int mel_bins;           /* 256 */
+    int resolution;         /* 256: ddconfig.resolution, where attn_resolutions are counted from */
     int n_attn_resolutions; /* 0: only the mid-block attention */
     int attn_resolutions[LILY_CFG_MAX_LEVELS];
     int downsample_time;    /* 0 */
@@ -85,6 +86,11 @@ typedef struct LilyModelConfig {
 
 /* AudioSR's basic (and speech) config: spec.md section 4, scale_factor left at 1.0. */
 void lily_model_config_basic(LilyModelConfig *cfg);
+/* Built-in architectures by name: "basic" (= "speech", AudioSR's real widths) and "tiny"
+ * (the widths of shared/audiosr/tiny-a: UNet 32 [1,1,1,2], VAE 32 [1,1,1,2], vocoder 64,
+ * scale_factor 0.7; small enough to train and test on a laptop). LILY_ERR_INVALID_ARGUMENT
+ * for other names. */
+LilyStatus lily_model_config_preset(const char *name, LilyModelConfig *cfg);
 /* Parses AudioSR's YAML layout (as tiny-a.yaml) from text. Missing sections fall back to the
  * basic defaults; vocoder_48k overrides the hard-coded vocoder. Errors carry line:column. */
 LilyStatus lily_model_config_parse(LilyContext *ctx, const char *yaml_text, size_t len,
@@ -95,5 +101,7 @@ LilyStatus lily_model_config_load(LilyContext *ctx, const char *path, LilyModelC
 LilyStatus lily_model_config_to_yaml(LilyContext *ctx, const LilyModelConfig *cfg, char **yaml);
 /* Checks ranges and internal consistency (e.g. channels divisible by 32 GroupNorm groups). */
 LilyStatus lily_model_config_validate(LilyContext *ctx, const LilyModelConfig *cfg);
+/* Whether two configs describe the same model (every field, scale_factor included). */
+int lily_model_config_equal(const LilyModelConfig *a, const LilyModelConfig *b);
 
 #endif /* LILY_CONFIG_MODEL_CONFIG_H */

@@ -41,6 +41,16 @@ static size_t used_before(const LilyArena *a, int block)
 
 void lily_arena_reset(LilyArena *a, LilyArenaMark m)
 {
+    if (m.block == 0 && m.offset == 0 && a->n_blocks > 1) {
+        /* Back to empty with several blocks: replace them by one block of their total size
+         * on the next allocation, so the next pass (same shapes) fits in one block and
+         * lily_arena_collapse can compact it. */
+        size_t total = a->reserved;
+        for (int i = 0; i < a->n_blocks; i++) a->backend->ops->free(a->backend, a->blocks[i].data);
+        a->n_blocks = 0;
+        a->reserved = 0;
+        if (total > a->min_block) a->min_block = total;
+    }
     a->cur = m.block;
     a->offset = m.offset;
     a->in_use = used_before(a, m.block) + m.offset;
@@ -83,7 +93,9 @@ void *lily_arena_alloc(LilyArena *a, size_t bytes)
             a->blocks = nb;
             a->cap_blocks = cap;
         }
+        /* geometric growth keeps the number of blocks small */
         size_t size = bytes > a->min_block ? bytes : a->min_block;
+        if (size < a->reserved) size = a->reserved;
         void *data = NULL;
         if (a->backend->ops->alloc(a->backend, size, &data) != LILY_OK || !data) return NULL;
         if (a->n_blocks > 0) a->in_use += a->blocks[a->cur].size - a->offset;
@@ -127,4 +139,22 @@ LilyStatus lily_tensor_alloc_host(LilyContext *ctx, LilyTensor *t, LilyDType dty
                                   const int64_t *shape)
 {
     return tensor_alloc_in(ctx, &ctx->host_arena, t, dtype, ndim, shape, LILY_DEVICE_CPU);
+}
+
+void *lily_arena_collapse(LilyContext *ctx, LilyArena *a, LilyArenaMark m, void *ptr, size_t bytes)
+{
+    size_t aligned = align_up(bytes ? bytes : 1, LILY_ARENA_ALIGN);
+    if (m.block < a->n_blocks && a->cur == m.block) {
+        char *base = (char *)a->blocks[m.block].data;
+        char *dst = base + m.offset;
+        if ((char *)ptr >= dst && (char *)ptr + aligned == base + a->offset) {
+            if ((char *)ptr != dst && a->backend->ops->copy(ctx, dst, ptr, bytes) != LILY_OK)
+                return ptr; /* leave it where it is: still correct, only not compacted */
+            lily_arena_reset(a, m);
+            a->offset += aligned;
+            a->in_use += aligned;
+            return dst;
+        }
+    }
+    return ptr;
 }

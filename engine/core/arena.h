@@ -46,6 +46,12 @@ void lily_arena_reset(LilyArena *a, LilyArenaMark m);
 /* NULL when the device is out of memory (the caller reports it through the context). */
 void *lily_arena_alloc(LilyArena *a, size_t bytes);
 
+/* Frees everything allocated since `m` except the block of `bytes` at `ptr`, which must be the
+ * last allocation: it is moved down to where `m` points (copy with memmove semantics through
+ * the backend) when both lie in the same block. Returns the (possibly new) address. This is
+ * how a chain of layers keeps only its running tensor: [x][temps][y] -> [y]. */
+void *lily_arena_collapse(LilyContext *ctx, LilyArena *a, LilyArenaMark m, void *ptr, size_t bytes);
+
 /* A tensor of the given shape from the context's arena; on failure sets the context error
  * (with the figure asked for) and returns LILY_ERR_NO_MEMORY. */
 LilyStatus lily_tensor_alloc(LilyContext *ctx, LilyTensor *t, LilyDType dtype, int ndim,

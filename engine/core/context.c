@@ -97,6 +97,16 @@ size_t lily_context_peak_scratch(const LilyContext *ctx)
     return ctx->arena.peak + (ctx->backend != ctx->host ? 0 : ctx->host_arena.peak);
 }
 
+double lily_context_flops(const LilyContext *ctx)
+{
+    return ctx->flops;
+}
+
+void lily_context_reset_flops(LilyContext *ctx)
+{
+    ctx->flops = 0;
+}
+
 void lily_free(void *p)
 {
     free(p);

@@ -30,6 +30,7 @@ struct LilyContext {
     void *progress_user_data;
     LilyAbortFn abort_fn;
     void *abort_user_data;
+    double flops;        /* floating-point operations issued by dense ops (benchmarks) */
     LilyStatus last_status;
     char error[LILY_ERROR_LEN];
 };

@@ -21,6 +21,24 @@ static const char *find_key(const char *hdr, const char *key)
     return p;
 }
 
+/* Rewrites Fortran-ordered data (first index fastest) in C order (last index fastest). */
+static LilyStatus to_c_order(LilyContext *ctx, const char *path, LilyNpy *a)
+{
+    size_t n = (size_t)a->numel, es = a->dtype == LILY_DTYPE_F32 ? 4 : 8;
+    unsigned char *dst = malloc(n * es), *src = a->data;
+    if (!dst) return lily_error(ctx, LILY_ERR_NO_MEMORY, "%s: out of memory for %zu elements", path, n);
+    int64_t idx[LILY_NPY_MAX_DIMS] = {0};
+    for (size_t f = 0; f < n; f++) { /* f walks the file's order: idx[0] fastest */
+        size_t c = 0;
+        for (int d = 0; d < a->ndim; d++) c = c * (size_t)a->shape[d] + (size_t)idx[d];
+        memcpy(dst + c * es, src + f * es, es);
+        for (int d = 0; d < a->ndim && ++idx[d] == a->shape[d]; d++) idx[d] = 0;
+    }
+    free(a->data);
+    a->data = dst;
+    return LILY_OK;
+}
+
 LilyStatus lily_npy_read(LilyContext *ctx, const char *path, LilyNpy *out)
 {
     memset(out, 0, sizeof *out);
@@ -64,10 +82,8 @@ LilyStatus lily_npy_read(LilyContext *ctx, const char *path, LilyNpy *out)
         st = lily_error(ctx, LILY_ERR_FORMAT, "%s: header lacks descr/fortran_order/shape", path);
         goto done;
     }
-    if (strncmp(fo, "False", 5) != 0) {
-        st = lily_error(ctx, LILY_ERR_UNSUPPORTED, "%s: Fortran order not supported", path);
-        goto done;
-    }
+    /* AudioSR's log-mel arrays are transposed views, which numpy saves in Fortran order. */
+    int fortran = strncmp(fo, "True", 4) == 0;
     int src_size = 0, src_float = 0;
     if (strncmp(descr, "<f4", 3) == 0) src_size = 4, src_float = 1;
     else if (strncmp(descr, "<f8", 3) == 0) src_size = 8, src_float = 1;
@@ -116,6 +132,10 @@ LilyStatus lily_npy_read(LilyContext *ctx, const char *path, LilyNpy *out)
     else if (src_size == 8) memcpy(out->data, raw, n * 8);
     else for (size_t i = 0; i < n; i++) ((int64_t *)out->data)[i] = ((int32_t *)raw)[i];
     free(raw);
+    if (fortran && out->ndim > 1 && n > 0) {
+        st = to_c_order(ctx, path, out);
+        if (st != LILY_OK) goto done;
+    }
 done:
     free(hdr);
     fclose(f);

@@ -1,6 +1,7 @@
 /* core/npy.h - NumPy .npy files (format 1.0/2.0), the exchange format of reference vectors,
  * injected random draws (--noise DIR) and stage dumps (--dump-dir).
- * Reads little-endian f4, f8 (converted to f32) and i8/i4 (converted to i64); C order only. */
+ * Reads little-endian f4, f8 (converted to f32) and i8/i4 (converted to i64), in C or Fortran
+ * order (Fortran-ordered files are returned in C order). */
 #ifndef LILY_CORE_NPY_H
 #define LILY_CORE_NPY_H
 

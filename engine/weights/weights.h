@@ -6,8 +6,10 @@
  *   - AudioSR checkpoints (.bin / .ckpt): a PyTorch zip archive whose data.pkl is a pickled
  *     dict {"state_dict": {name: tensor}} and whose data/<key> entries are raw storages,
  *     stored uncompressed; memory-mapped, tensors point into the archive when contiguous.
+ *   - Legacy PyTorch files (torch.save before 1.6): consecutive pickles, then the storages.
  * The format is detected from the content, not the file name. Tensor names are AudioSR's
- * state_dict keys (shared/audiosr/keys-basic.tsv). */
+ * state_dict keys (shared/audiosr/keys-basic.tsv). Which tensors a config expects, and the
+ * compatibility check, are in weights/arch.h. */
 #ifndef LILY_WEIGHTS_WEIGHTS_H
 #define LILY_WEIGHTS_WEIGHTS_H
 
@@ -45,6 +47,8 @@ LilyStatus lily_weights_open(LilyContext *ctx, const char *path, LilyWeights **o
 void lily_weights_close(LilyWeights *w);
 
 LilyWeightsFormat lily_weights_format(const LilyWeights *w);
+const char *lily_weights_format_name(LilyWeightsFormat f); /* "safetensors", "pytorch-zip", ... */
+uint64_t lily_weights_file_size(const LilyWeights *w);
 const char *lily_weights_path(const LilyWeights *w);
 int lily_weights_count(const LilyWeights *w);
 const LilyWeight *lily_weights_at(const LilyWeights *w, int i);
@@ -65,6 +69,14 @@ LilyStatus lily_safetensors_writer_new(LilyContext *ctx, LilySafetensorsWriter *
 LilyStatus lily_safetensors_writer_add(LilySafetensorsWriter *wr, const char *name,
                                        LilyDType dst_dtype, LilyDType src_dtype, int ndim,
                                        const int64_t *shape, const void *data);
+/* Produces values [first, first + count) of a tensor, as f32, into out (count <= 1 << 20). */
+typedef LilyStatus (*LilyTensorFillFn)(void *user, uint64_t first, size_t count, float *out);
+/* A tensor whose values are generated while writing (random initialisation of a large model
+ * without holding it in memory). dst_dtype is f32, bf16 or f16. */
+LilyStatus lily_safetensors_writer_add_generated(LilySafetensorsWriter *wr, const char *name,
+                                                 LilyDType dst_dtype, int ndim,
+                                                 const int64_t *shape, LilyTensorFillFn fill,
+                                                 void *user);
 LilyStatus lily_safetensors_writer_set_metadata(LilySafetensorsWriter *wr, const char *key,
                                                 const char *value);
 /* progress(done_bytes, total_bytes) may be NULL. */

@@ -64,10 +64,10 @@ LtErr lt_compare(const float *got, const float *ref, size_t n)
 static void report(const char *name, LtErr e, const float *got, const float *ref,
                    const char *kind, double tol, bool ok)
 {
-    g_print("%-40s max|err| %.3e  rel %.3e  nmse %.3e  (%s tol %.1e)  worst [%zu] got %.6g "
-            "ref %.6g  %s\n",
-            name, e.max_abs, e.rel, e.nmse, kind, tol, e.worst, (double)got[e.worst],
-            (double)ref[e.worst], ok ? "OK" : "NOT OK");
+    g_test_message("%-40s max|err| %.3e  rel %.3e  nmse %.3e  (%s tol %.1e)  worst [%zu] "
+                   "got %.6g ref %.6g  %s",
+                   name, e.max_abs, e.rel, e.nmse, kind, tol, e.worst, (double)got[e.worst],
+                   (double)ref[e.worst], ok ? "OK" : "NOT OK");
 }
 
 void lt_assert_close_rel(const char *name, const float *got, const float *ref, size_t n,

@@ -39,7 +39,7 @@ static void test_context_cuda_missing(void)
     g_assert_cmpint(st, ==, LILY_ERR_DEVICE);
     g_assert_null(ctx);
     g_assert_true(strstr(err, "cuda") != NULL);
-    g_print("message: %s\n", err);
+    g_test_message("message: %s", err);
 }
 
 /* Device and precision names round-trip, and bad names are refused. */
@@ -66,8 +66,8 @@ static void test_names(void)
     g_assert_cmpstr(lily_status_name(LILY_ERR_DISK_FULL), ==, "disk-full");
 }
 
-/* Arena: aligned, reuses memory after a reset, keeps pointers valid when it grows, and
- * tracks the peak. */
+/* Arena: aligned, keeps pointers valid when it grows, reuses memory after a reset, folds its
+ * blocks into one when reset to empty (so the next pass can compact), tracks the peak. */
 static void test_arena(void)
 {
     LilyContext *ctx = NULL;
@@ -78,17 +78,38 @@ static void test_arena(void)
     g_assert_nonnull(p1);
     g_assert_cmpuint((uintptr_t)p1 % LILY_ARENA_ALIGN, ==, 0);
     memset(p1, 0xab, 100);
+    LilyArenaMark m1 = lily_arena_mark(a);
     char *big = lily_arena_alloc(a, (size_t)200 << 20); /* bigger than a block: a new block */
     g_assert_nonnull(big);
     big[0] = 1;
     big[((size_t)200 << 20) - 1] = 2;
     g_assert_cmpint((unsigned char)p1[99], ==, 0xab); /* earlier memory untouched */
+    g_assert_cmpint(a->n_blocks, ==, 2);
     size_t peak = a->peak;
     g_assert_cmpuint(peak, >=, ((size_t)200 << 20) + 100);
-    lily_arena_reset(a, m0);
+    lily_arena_reset(a, m1);
     char *p2 = lily_arena_alloc(a, 100);
-    g_assert_true(p2 == p1); /* reuse after reset */
+    g_assert_true(p2 == p1 + LILY_ARENA_ALIGN); /* reuse after a reset */
+    size_t reserved = a->reserved;
+    lily_arena_reset(a, m0); /* empty with two blocks: folded into one */
+    g_assert_cmpint(a->n_blocks, ==, 0);
+    char *p3 = lily_arena_alloc(a, 100);
+    g_assert_nonnull(p3);
+    g_assert_cmpint(a->n_blocks, ==, 1);
+    g_assert_cmpuint(a->blocks[0].size, >=, reserved);
     g_assert_cmpuint(a->peak, ==, peak);
+    /* collapse: [x][temp][y] -> [y] at x's place, contents kept */
+    LilyArenaMark mx = lily_arena_mark(a);
+    float *x = lily_arena_alloc(a, 4096);
+    float *tmp = lily_arena_alloc(a, 8192);
+    float *y = lily_arena_alloc(a, 4096);
+    g_assert_nonnull(x);
+    g_assert_nonnull(tmp);
+    for (int i = 0; i < 1024; i++) y[i] = (float)i;
+    float *yc = lily_arena_collapse(ctx, a, mx, y, 4096);
+    g_assert_true(yc == x);
+    for (int i = 0; i < 1024; i++) g_assert_cmpfloat(yc[i], ==, (float)i);
+    g_assert_true(lily_arena_alloc(a, 16) == (void *)((char *)x + 4096)); /* the rest is free */
     LilyTensor t;
     g_assert_cmpint(lily_tensor_alloc(ctx, &t, LILY_DTYPE_F32, LILY_SHAPE(2, 3, 4)), ==, LILY_OK);
     g_assert_cmpuint(lily_tensor_nbytes(&t), ==, 96);
@@ -147,7 +168,7 @@ static void test_philox(void)
         s4 += z * z * z * z;
     }
     double mean = s / n, var = s2 / n - mean * mean, kurt = s4 / n;
-    g_print("normal draws: mean %.4f var %.4f E[z^4] %.3f\n", mean, var, kurt);
+    g_test_message("normal draws: mean %.4f var %.4f E[z^4] %.3f", mean, var, kurt);
     g_assert_cmpfloat(fabs(mean), <, 0.01);
     g_assert_cmpfloat(fabs(var - 1.0), <, 0.02);
     g_assert_cmpfloat(fabs(kurt - 3.0), <, 0.1);

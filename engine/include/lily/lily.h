@@ -171,6 +171,11 @@ LilyDeviceKind lily_context_device(const LilyContext *ctx);
 /* Peak bytes of scratch memory this context has held (its arena), and current bytes. */
 size_t lily_context_peak_scratch(const LilyContext *ctx);
 
+/* Floating-point operations issued by the dense ops (convolutions, matrix products,
+ * attention) on this context since it was created or last reset: for benchmarks. */
+double lily_context_flops(const LilyContext *ctx);
+void lily_context_reset_flops(LilyContext *ctx);
+
 /* Frees memory returned by Lily calls (buffers, strings). */
 void lily_free(void *p);
 
@@ -185,11 +190,15 @@ void lily_mel_free(LilyMel *mel);
  * waveform x[0..n): reflect-pad 784 samples on each side, periodic Hann 2048, hop 480,
  * magnitude, Slaney mel 256 bins 20-24000 Hz, ln(max(mel, 1e-5)). Writes n/480 frames
  * (n must be a multiple of 480) as out[frame * 256 + bin]. If stft_mag is not NULL it
- * receives the magnitudes, [frames][1024] (the Nyquist bin dropped, as AudioSR does). */
+ * receives the magnitudes, [frames][1024] (the Nyquist bin dropped, as AudioSR does).
+ * A NaN or infinite sample fails with LILY_ERR_NUMERIC and a message naming the index of the
+ * first one ("mel: input sample 1234 is NaN: ..."); nothing is written then. */
 LilyStatus lily_mel_compute(LilyMel *mel, const float *x, size_t n, float *out, float *stft_mag);
 /* Frames [first, first + count) of a signal given as a window of samples: x points at the
  * sample of index first*480 - 784 of the (already padded) signal and must hold
- * count*480 + 1568 samples. Used by streaming front ends that pad the ends themselves. */
+ * count*480 + 1568 samples. Used by streaming front ends that pad the ends themselves.
+ * Frame for frame it equals lily_mel_compute bit for bit. Non-finite samples: as above, the
+ * index counted from x. */
 LilyStatus lily_mel_frames(LilyMel *mel, const float *x, size_t count, float *out);
 /* The filterbank, [256][1025] row-major (librosa.filters.mel, Slaney). */
 const float *lily_mel_filterbank(const LilyMel *mel);
@@ -215,7 +224,9 @@ LilyStatus lily_detect_cutoff(LilyMel *mel, const float *x, size_t n, double *cu
 
 /* AudioSR's postprocessing (spec.md 10): the band under the cutoff of `cond` is put back into
  * `out` through a librosa-style STFT (n_fft 2048, hop 512, centre, zero padding); the row at
- * the cutoff sets a level ratio clamped to [0.8, 1.2]. In place on out[0..n). */
+ * the cutoff sets a level ratio clamped to [0.8, 1.2]. In place on out[0..n). Where AudioSR
+ * divides by zero (out silent at the cutoff row) the ratio is 1.2, or 1 if cond is silent
+ * there too. cutoff_bin_out and ratio_out may be NULL. */
 LilyStatus lily_restore_lowband(LilyContext *ctx, const float *cond, float *out, size_t n,
                                 int *cutoff_bin_out, float *ratio_out);
 
@@ -259,9 +270,12 @@ typedef struct LilyEnhanceParams {
     int filter_type;        /* -1 = draw from the seed; else a LilyFilterType (forced) */
     double chunk_seconds;   /* long inputs are cut in chunks of this length; default 10.24 */
     double overlap_seconds; /* cross-faded overlap between chunks; default 1.28 */
+    double vocoder_seconds; /* vocoder chunk length; default 5.12 */
     const char *noise_dir;  /* inject recorded draws (ref-a manifest names); NULL = Philox */
     const char *dump_dir;   /* write every stage as .npy; NULL = none */
     int use_posterior_mean; /* deterministic condition: mean instead of .sample() */
+    int audiosr_level;      /* 1: end with AudioSR's peak-0.5-then-mean-removal instead of
+                             * restoring the input's level (parity runs) */
 } LilyEnhanceParams;
 
 void lily_enhance_params_init(LilyEnhanceParams *params);
@@ -272,26 +286,82 @@ void lily_enhance_params_init(LilyEnhanceParams *params);
 LilyStatus lily_enhance(LilyContext *ctx, LilyModel *model, const LilyEnhanceParams *params,
                         const float *x, size_t n, int rate, float **out, size_t *n_out);
 
-/* Streaming building blocks used by the GStreamer elements.
- * A chunk is a run of mel frames (a multiple of 8) with its 48 kHz source samples. */
-typedef struct LilyChunkResult {
-    int cutoff_melbin;  /* mel bins [0, cutoff_melbin) were copied from the condition */
-    double cutoff_hz;   /* cutoff used for the condition's re-low-pass */
-    int filter_type;    /* LilyFilterType used */
-} LilyChunkResult;
+/* ---------------------------------------------------------------------------------------- */
+/* Streaming stages (lily_enhance, lily-enhance and the GStreamer elements all use these, so  */
+/* a file enhanced by the tool and by a pipeline with the same settings gives the same audio). */
+/* ---------------------------------------------------------------------------------------- */
+/* Stage 1: 48 kHz source samples -> enhanced mel frames and the condition waveform.
+ * Source samples are cut into chunks of chunk_seconds (rounded to 0.64 s: the UNet needs
+ * multiples of 64 mel frames) overlapping by overlap_seconds (rounded to 0.08 s); each chunk
+ * is normalised as AudioSR normalises a file (mean removed, peak 0.5), enhanced, and
+ * returned at the input's level; overlaps are cross-faded (raised cosine). A stream that ends
+ * before the first chunk fills is one chunk padded as AudioSR pads (multiples of 5.12 s), so
+ * short files are processed exactly as AudioSR processes them. Random draws are keyed by the
+ * seed and the absolute latent row, never by how the stream was cut. */
+typedef struct LilyDiffuser LilyDiffuser;
 
-/* mel -> enhanced mel for one chunk: condition path (re-low-pass of `samples`, its log-mel),
- * VAE encode, DDIM with guidance, VAE decode, mel low-band copy. samples holds frames*480
- * source samples (already at the model's level), low_wave receives the re-low-passed
- * condition waveform (frames*480 samples) for the vocoder's restore; out_mel is
- * [frames][256]. chunk_index and frame_offset key the random draws so a stream's noise
- * does not depend on how it was cut. */
-LilyStatus lily_diffuse_chunk(LilyContext *ctx, LilyModel *model, const LilyEnhanceParams *params,
-                              const float *samples, size_t frames, int64_t frame_offset,
-                              float *out_mel, float *low_wave, LilyChunkResult *result);
-/* mel [frames][256] -> frames*480 samples (HiFi-GAN output trimmed of its 16 extra samples). */
-LilyStatus lily_vocode(LilyContext *ctx, LilyModel *model, const float *mel, size_t frames,
-                       float *wave);
+typedef struct LilyChunkInfo {
+    int64_t first_frame; /* absolute mel frame of the chunk's start */
+    int64_t frames;
+    double cutoff_hz;    /* cutoff used for the condition's re-low-pass */
+    int filter_type;     /* LilyFilterType used */
+    int cutoff_melbin;   /* mel bins [0, cutoff_melbin) copied from the condition */
+    int silent;          /* the chunk was silent: skipped, silence out */
+} LilyChunkInfo;
+
+LilyStatus lily_diffuser_new(LilyContext *ctx, LilyModel *model, const LilyEnhanceParams *params,
+                             LilyDiffuser **out);
+void lily_diffuser_free(LilyDiffuser *d);
+/* Appends n real source samples and runs every chunk that becomes complete. */
+LilyStatus lily_diffuser_push(LilyDiffuser *d, const float *x, size_t n);
+/* End of stream: pads as described above and runs the rest. */
+LilyStatus lily_diffuser_finish(LilyDiffuser *d);
+/* Frames that can be pulled now. */
+size_t lily_diffuser_ready(const LilyDiffuser *d);
+/* Pulls up to max_frames frames: mel [frames][256] (log-mel at the input's level), cond and
+ * src [frames * 480] (condition and source waveforms); any pointer may be NULL. *n_valid
+ * receives how many of the frames' samples are real input (the rest is end padding).
+ * Returns the number of frames pulled. */
+size_t lily_diffuser_pull(LilyDiffuser *d, float *mel, float *cond, float *src, size_t max_frames,
+                          size_t *n_valid);
+/* Samples of input the stage holds before its first output (chunk length). */
+int64_t lily_diffuser_latency(const LilyDiffuser *d);
+/* Drops every pending sample and frame (flush); keeps the model. */
+void lily_diffuser_reset(LilyDiffuser *d);
+/* Changes steps and guidance from the next chunk on (a running chunk keeps its settings). */
+LilyStatus lily_diffuser_set_sampling(LilyDiffuser *d, int steps, float guidance_scale);
+/* Information about the last chunk run (NULL before the first). */
+const LilyChunkInfo *lily_diffuser_last_chunk(const LilyDiffuser *d);
+
+/* Stage 2: enhanced mel + condition + source -> 48 kHz samples: HiFi-GAN on chunks of
+ * vocoder frames with context on both sides, AudioSR's low-band restore from the condition,
+ * the level of the input restored. Only real samples come out (end padding is dropped). */
+typedef struct LilyVocoderStream LilyVocoderStream;
+
+LilyStatus lily_vocoder_stream_new(LilyContext *ctx, LilyModel *model,
+                                   const LilyEnhanceParams *params, LilyVocoderStream **out);
+void lily_vocoder_stream_free(LilyVocoderStream *v);
+/* Appends frames (as pulled from a LilyDiffuser) and runs the chunks that are ready. */
+LilyStatus lily_vocoder_stream_push(LilyVocoderStream *v, const float *mel, const float *cond,
+                                    const float *src, size_t frames, size_t n_valid);
+LilyStatus lily_vocoder_stream_finish(LilyVocoderStream *v);
+size_t lily_vocoder_stream_ready(const LilyVocoderStream *v);
+size_t lily_vocoder_stream_pull(LilyVocoderStream *v, float *out, size_t max_samples);
+int64_t lily_vocoder_stream_latency(const LilyVocoderStream *v);
+void lily_vocoder_stream_reset(LilyVocoderStream *v);
+
+/* Both stages chained, one channel of 48 kHz audio in and out. */
+typedef struct LilyEnhancer LilyEnhancer;
+
+LilyStatus lily_enhancer_new(LilyContext *ctx, LilyModel *model, const LilyEnhanceParams *params,
+                             LilyEnhancer **out);
+void lily_enhancer_free(LilyEnhancer *e);
+LilyStatus lily_enhancer_push(LilyEnhancer *e, const float *x, size_t n);
+LilyStatus lily_enhancer_finish(LilyEnhancer *e);
+size_t lily_enhancer_ready(const LilyEnhancer *e);
+size_t lily_enhancer_pull(LilyEnhancer *e, float *out, size_t max_samples);
+int64_t lily_enhancer_latency(const LilyEnhancer *e);
+void lily_enhancer_reset(LilyEnhancer *e);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,797 @@
+/* gstlilychunker.c - GstLilyChunker, the streaming machinery lilydiffuse and lilyvocoder share
+ * (see gstlilychunker.h for the list). The model is GStreamer's streaming-element contract as
+ * gst-plugins-good's audiofxbasefirfilter.c (latency query, drain, timestamps from counters,
+ * discontinuity test) and gst-plugins-bad's audiobuffersplit.c (sink_event discipline) keep it;
+ * the chunk planning itself is the engine's (engine/models/stream.c).
+ *
+ * Threads: the chain function, serialized events and the stream array belong to the streaming
+ * thread; FLUSH_START arrives on another thread and only raises the abort flag, which the
+ * engine polls at least once per sampler step, so a running chunk stops within one UNet
+ * evaluation; settings are guarded by the object lock. */
+#include <string.h>
+
+#include <gst/audio/audio.h>
+
+#include "gstlily.h"
+#include "gstlilychunker.h"
+#include "gstlilyenums.h"
+#include "gstlilymodelcache.h"
+
+GST_DEBUG_CATEGORY_STATIC(gst_lily_chunker_debug);
+#define GST_CAT_DEFAULT gst_lily_chunker_debug
+
+/* Timestamp tolerance before a jump counts as a discontinuity (audiofxbasefirfilter's 5 ms). */
+#define DISCONT_TOLERANCE (5 * GST_MSECOND)
+/* Audio that must have been processed before the real-time factor is judged (one minimal
+ * chunk: before that, a one-time warm-up would look like a slow stream). */
+#define RTF_MIN_SAMPLES (64 * LILY_HOP)
+
+enum {
+    PROP_0,
+    PROP_MODEL,
+    PROP_CONFIG,
+    PROP_DEVICE,
+    PROP_PRECISION,
+    PROP_REAL_TIME_FACTOR,
+};
+#define DEFAULT_MODEL NULL
+#define DEFAULT_CONFIG NULL
+#define DEFAULT_DEVICE GST_LILY_CHUNKER_DEFAULT_DEVICE
+#define DEFAULT_PRECISION GST_LILY_CHUNKER_DEFAULT_PRECISION
+
+G_DEFINE_ABSTRACT_TYPE_WITH_CODE(GstLilyChunker, gst_lily_chunker, GST_TYPE_ELEMENT,
+                                 GST_DEBUG_CATEGORY_INIT(gst_lily_chunker_debug, "lilychunker",
+                                                         0, "Lily streaming base class");
+                                 gst_lily_debug_init());
+
+GstCaps *gst_lily_chunker_mel_caps(guint channels)
+{
+    return gst_caps_new_simple("audio/x-lily-mel", "rate", G_TYPE_INT, LILY_SAMPLE_RATE, "hop",
+                               G_TYPE_INT, LILY_HOP, "n-mels", G_TYPE_INT, LILY_N_MELS,
+                               "channels", G_TYPE_INT, (gint)channels, "n-fft", G_TYPE_INT,
+                               LILY_N_FFT, "format", G_TYPE_STRING, "F32LE", "layout",
+                               G_TYPE_STRING, "planar", NULL);
+}
+
+static GstClockTime samples_to_time(guint64 samples)
+{
+    return gst_util_uint64_scale_int_round(samples, GST_SECOND, LILY_SAMPLE_RATE);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Streams and sections                                                                      */
+/* ---------------------------------------------------------------------------------------- */
+
+static void streams_free(GstLilyChunker *self)
+{
+    GstLilyChunkerClass *klass = GST_LILY_CHUNKER_GET_CLASS(self);
+    if (self->streams)
+        for (guint c = 0; c < self->channels; c++)
+            if (self->streams[c]) klass->stream_free(self->streams[c]);
+    g_free(self->streams);
+    self->streams = NULL;
+    self->channels = 0;
+}
+
+static void section_reset(GstLilyChunker *self)
+{
+    self->started = FALSE;
+    self->origin = GST_CLOCK_TIME_NONE;
+    self->frames_in = 0;
+    self->samples_in = 0;
+    self->units_out = 0;
+    self->discont_out = TRUE;
+}
+
+static void streams_reset(GstLilyChunker *self)
+{
+    GstLilyChunkerClass *klass = GST_LILY_CHUNKER_GET_CLASS(self);
+    for (guint c = 0; c < self->channels; c++) klass->stream_reset(self->streams[c]);
+    section_reset(self);
+}
+
+/* Ends the section: the subclass finishes its streams and pushes the rest, then everything
+ * restarts from zero. */
+static GstFlowReturn drain(GstLilyChunker *self, const gchar *why)
+{
+    if (!self->started || !self->streams) return GST_FLOW_OK;
+    GST_INFO_OBJECT(self, "drain (%s): %" G_GUINT64_FORMAT " frames in, %" G_GUINT64_FORMAT
+                          " units out so far", why, self->frames_in, self->units_out);
+    GstFlowReturn ret = GST_LILY_CHUNKER_GET_CLASS(self)->drain(self);
+    GST_DEBUG_OBJECT(self, "drained (%s): %" G_GUINT64_FORMAT " units out, %s", why,
+                     self->units_out, gst_flow_get_name(ret));
+    streams_reset(self);
+    return ret;
+}
+
+static void post_latency_message(GstLilyChunker *self)
+{
+    gst_element_post_message(GST_ELEMENT(self),
+                             gst_message_new_latency(GST_OBJECT_CAST(self)));
+}
+
+/* Builds `channels` streams; on failure posts an error and leaves none. */
+static gboolean streams_build(GstLilyChunker *self, guint channels)
+{
+    GstLilyChunkerClass *klass = GST_LILY_CHUNKER_GET_CLASS(self);
+    streams_free(self);
+    self->streams = g_new0(gpointer, channels);
+    self->channels = channels;
+    for (guint c = 0; c < channels; c++) {
+        LilyStatus st = klass->stream_new(self, &self->streams[c]);
+        if (st != LILY_OK) {
+            GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
+                              ("Could not set up the Lily stream for channel %u", c),
+                              ("%s: %s", lily_status_name(st), lily_context_error(self->ctx)));
+            streams_free(self);
+            return FALSE;
+        }
+    }
+    gint64 lat = klass->stream_latency(self->streams[0]);
+    GST_OBJECT_LOCK(self);
+    gboolean changed = self->latency_samples >= 0 && self->latency_samples != lat;
+    self->latency_samples = lat;
+    GST_OBJECT_UNLOCK(self);
+    GST_INFO_OBJECT(self, "%u stream(s), latency %" G_GINT64_FORMAT " samples (%" GST_TIME_FORMAT
+                          ")", channels, lat, GST_TIME_ARGS(samples_to_time((guint64)lat)));
+    if (changed) post_latency_message(self);
+    section_reset(self);
+    return TRUE;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Output helpers for subclasses                                                             */
+/* ---------------------------------------------------------------------------------------- */
+
+GstFlowReturn gst_lily_chunker_push(GstLilyChunker *self, GstBuffer *buffer, guint64 units,
+                                    guint samples_per_unit)
+{
+    guint64 u0 = self->units_out, u1 = u0 + units;
+    GstClockTime pts = self->origin + samples_to_time(u0 * samples_per_unit);
+    GstClockTime end = self->origin + samples_to_time(u1 * samples_per_unit);
+    GST_BUFFER_PTS(buffer) = pts;
+    GST_BUFFER_DTS(buffer) = GST_CLOCK_TIME_NONE;
+    GST_BUFFER_DURATION(buffer) = end - pts;
+    GST_BUFFER_OFFSET(buffer) = u0;
+    GST_BUFFER_OFFSET_END(buffer) = u1;
+    if (self->discont_out) {
+        GST_BUFFER_FLAG_SET(buffer, GST_BUFFER_FLAG_DISCONT);
+        self->discont_out = FALSE;
+    }
+    self->units_out = u1;
+    GST_DEBUG_OBJECT(self, "push units %" G_GUINT64_FORMAT "..%" G_GUINT64_FORMAT " pts %"
+                           GST_TIME_FORMAT " dur %" GST_TIME_FORMAT, u0, u1, GST_TIME_ARGS(pts),
+                     GST_TIME_ARGS(end - pts));
+    return gst_pad_push(self->srcpad, buffer);
+}
+
+GstFlowReturn gst_lily_chunker_engine_error(GstLilyChunker *self, LilyStatus st,
+                                            const gchar *what)
+{
+    if (st == LILY_ERR_CANCELLED || g_atomic_int_get(&self->flushing)) {
+        GST_INFO_OBJECT(self, "%s cancelled (flush or stop): %s", what,
+                        lily_context_error(self->ctx));
+        return GST_FLOW_FLUSHING;
+    }
+    GST_ELEMENT_ERROR(self, STREAM, FAILED, ("Lily %s failed", what),
+                      ("%s: %s", lily_status_name(st), lily_context_error(self->ctx)));
+    return GST_FLOW_ERROR;
+}
+
+void gst_lily_chunker_account(GstLilyChunker *self, gint64 busy_us, guint64 samples)
+{
+    self->busy_us += busy_us;
+    self->audio_samples += samples;
+    if (self->audio_samples == 0) return;
+    gdouble audio_s = (gdouble)self->audio_samples / LILY_SAMPLE_RATE;
+    gdouble rtf = (gdouble)self->busy_us / 1e6 / audio_s;
+    GST_OBJECT_LOCK(self);
+    self->rtf = rtf;
+    GST_OBJECT_UNLOCK(self);
+    GST_LOG_OBJECT(self, "engine %.3f s for %.3f s of audio so far: real-time factor %.3f",
+                   self->busy_us / 1e6, audio_s, rtf);
+    if (self->live && !self->warned_slow && rtf > 1.0 && self->audio_samples >= RTF_MIN_SAMPLES) {
+        self->warned_slow = TRUE;
+        GST_ELEMENT_WARNING(self, STREAM, FAILED,
+                            ("Processing is slower than the live source (real-time factor %.2f)",
+                             rtf),
+                            ("%.2f s of computation for %.2f s of audio: the output falls "
+                             "further behind the source, and a synchronised sink drops what "
+                             "arrives late. Lower steps, shorten chunk-duration, use "
+                             "precision=bf16 or device=cuda. Reported once.",
+                             self->busy_us / 1e6, audio_s));
+    }
+}
+
+gboolean gst_lily_chunker_may_reconfigure(GstElement *element, GParamSpec *pspec)
+{
+    if (!(pspec->flags & GST_PARAM_MUTABLE_READY)) return TRUE;
+    GST_OBJECT_LOCK(element);
+    GstState state = GST_STATE(element);
+    GST_OBJECT_UNLOCK(element);
+    if (state <= GST_STATE_READY) return TRUE;
+    g_warning("%s: property '%s' can only be changed in the NULL or READY state; the change is "
+              "ignored", GST_ELEMENT_NAME(element), pspec->name);
+    return FALSE;
+}
+
+void gst_lily_chunker_latency_changed(GstLilyChunker *self)
+{
+    GST_DEBUG_OBJECT(self, "a setting changed the latency: posting a LATENCY message");
+    post_latency_message(self);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Engine start and stop                                                                     */
+/* ---------------------------------------------------------------------------------------- */
+
+static int abort_requested(void *user_data)
+{
+    GstLilyChunker *self = user_data;
+    return g_atomic_int_get(&self->flushing);
+}
+
+/* Engine messages are formatted only when the `lilyengine` category would show them. */
+static LilyLogLevel engine_log_level(void)
+{
+    GstDebugLevel t = gst_debug_category_get_threshold(gst_lily_engine_debug);
+    if (t >= GST_LEVEL_TRACE) return LILY_LOG_TRACE;
+    if (t >= GST_LEVEL_DEBUG) return LILY_LOG_DEBUG;
+    if (t >= GST_LEVEL_INFO) return LILY_LOG_INFO;
+    if (t >= GST_LEVEL_WARNING) return LILY_LOG_WARNING;
+    return LILY_LOG_ERROR;
+}
+
+static void post_model_message(GstLilyChunker *self, const gchar *path, gboolean loaded)
+{
+    GstStructure *s = gst_structure_new(
+        "lily-model", "path", G_TYPE_STRING, path, "device", G_TYPE_STRING,
+        lily_device_name(self->device_kind), "precision", G_TYPE_STRING,
+        lily_precision_name(self->precision), "weights-id", G_TYPE_UINT64,
+        (guint64)(guintptr)lily_model_weights_id(self->model), "weight-bytes", G_TYPE_UINT64,
+        (guint64)lily_model_weight_bytes(self->model), "loaded", G_TYPE_BOOLEAN, loaded, NULL);
+    gst_element_post_message(GST_ELEMENT(self),
+                             gst_message_new_element(GST_OBJECT_CAST(self), s));
+}
+
+static gboolean engine_start(GstLilyChunker *self)
+{
+    GST_OBJECT_LOCK(self);
+    gchar *path = g_strdup(self->model_path);
+    gchar *config = g_strdup(self->config_path);
+    GstLilyModelKey key = {NULL, NULL, self->device_kind, self->device_index, self->precision};
+    GST_OBJECT_UNLOCK(self);
+    key.path = path;
+    key.config = config;
+    gboolean ok = FALSE;
+
+    LilyContextParams cp;
+    lily_context_params_init(&cp);
+    cp.device = key.device;
+    cp.device_index = key.device_index;
+    cp.log = gst_lily_engine_log;
+    cp.log_user_data = self;
+    cp.log_level = engine_log_level();
+    char err[512] = "";
+    LilyStatus st = lily_context_new(&cp, &self->ctx, err, sizeof err);
+    if (st != LILY_OK) {
+        GST_ELEMENT_ERROR(self, RESOURCE, FAILED,
+                          ("Could not start the Lily engine on device %s:%d",
+                           lily_device_name(key.device), key.device_index),
+                          ("lily_context_new: %s: %s", lily_status_name(st), err));
+        goto out;
+    }
+    lily_context_set_abort(self->ctx, abort_requested, self);
+
+    if (!path || !path[0]) {
+        GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND, ("No model: set the model property"),
+                          ("model is unset; give a Lily .safetensors file (lily-convert makes "
+                           "one) or an AudioSR checkpoint with config=<its YAML>"));
+        goto out;
+    }
+    gboolean loaded = FALSE;
+    gint64 t0 = g_get_monotonic_time();
+    st = gst_lily_model_cache_acquire(self->ctx, &key, &self->model, &loaded);
+    if (st != LILY_OK) {
+        const gchar *msg = lily_context_error(self->ctx);
+        if (!g_file_test(path, G_FILE_TEST_EXISTS))
+            GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND, ("Model file \"%s\" not found", path),
+                              ("%s: %s", lily_status_name(st), msg));
+        else if (config && !g_file_test(config, G_FILE_TEST_EXISTS))
+            GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND, ("Model config \"%s\" not found", config),
+                              ("%s: %s", lily_status_name(st), msg));
+        else if (st == LILY_ERR_IO)
+            GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ,
+                              ("Could not read the model file \"%s\"", path),
+                              ("%s: %s", lily_status_name(st), msg));
+        else
+            GST_ELEMENT_ERROR(self, RESOURCE, READ,
+                              ("Could not load the model file \"%s\": %s", path, msg),
+                              ("%s: %s (device %s, precision %s%s%s)", lily_status_name(st), msg,
+                               lily_device_name(key.device), lily_precision_name(key.precision),
+                               config ? ", config " : "", config ? config : ""));
+        goto out;
+    }
+    GST_INFO_OBJECT(self, "model %s: %s (%.1f MiB of weights, id %p) in %.3f s", path,
+                    loaded ? "loaded" : "shared with another element",
+                    lily_model_weight_bytes(self->model) / 1048576.0,
+                    lily_model_weights_id(self->model), (g_get_monotonic_time() - t0) / 1e6);
+    post_model_message(self, path, loaded);
+
+    GstLilyChunkerClass *klass = GST_LILY_CHUNKER_GET_CLASS(self);
+    if (klass->start && !klass->start(self)) goto out;
+
+    /* The latency figure must be known before caps (a live pipeline asks for it on its way to
+     * PLAYING, before any data flows): a throw-away stream with the current settings gives it,
+     * and refuses bad settings now rather than at the first buffer. */
+    gpointer probe = NULL;
+    st = klass->stream_new(self, &probe);
+    if (st != LILY_OK) {
+        GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("Invalid Lily settings: %s",
+                                                     lily_context_error(self->ctx)),
+                          ("%s: %s", lily_status_name(st), lily_context_error(self->ctx)));
+        goto out;
+    }
+    gint64 lat = klass->stream_latency(probe);
+    klass->stream_free(probe);
+    GST_OBJECT_LOCK(self);
+    gboolean changed = self->latency_samples >= 0 && self->latency_samples != lat;
+    self->latency_samples = lat;
+    GST_OBJECT_UNLOCK(self);
+    GST_INFO_OBJECT(self, "latency %" G_GINT64_FORMAT " samples = %" GST_TIME_FORMAT, lat,
+                    GST_TIME_ARGS(samples_to_time((guint64)lat)));
+    if (changed) post_latency_message(self);
+    ok = TRUE;
+out:
+    g_free(path);
+    g_free(config);
+    return ok;
+}
+
+static void engine_stop(GstLilyChunker *self)
+{
+    streams_free(self);
+    gst_lily_model_cache_release(self->model);
+    self->model = NULL;
+    if (self->ctx) lily_context_free(self->ctx);
+    self->ctx = NULL;
+}
+
+static void stream_state_reset(GstLilyChunker *self)
+{
+    section_reset(self);
+    gst_segment_init(&self->segment, GST_FORMAT_TIME);
+    self->live = FALSE;
+    self->live_checked = FALSE;
+    self->busy_us = 0;
+    self->audio_samples = 0;
+    self->warned_slow = FALSE;
+    GST_OBJECT_LOCK(self);
+    self->rtf = 0;
+    GST_OBJECT_UNLOCK(self);
+}
+
+static GstStateChangeReturn gst_lily_chunker_change_state(GstElement *element,
+                                                          GstStateChange transition)
+{
+    GstLilyChunker *self = GST_LILY_CHUNKER(element);
+    switch (transition) {
+    case GST_STATE_CHANGE_READY_TO_PAUSED:
+        g_atomic_int_set(&self->flushing, 0);
+        stream_state_reset(self);
+        if (!engine_start(self)) {
+            engine_stop(self);
+            return GST_STATE_CHANGE_FAILURE;
+        }
+        break;
+    case GST_STATE_CHANGE_PAUSED_TO_READY:
+        /* Stop a running chunk before the pad deactivation waits for the streaming thread. */
+        g_atomic_int_set(&self->flushing, 1);
+        break;
+    default:
+        break;
+    }
+    GstStateChangeReturn ret =
+        GST_ELEMENT_CLASS(gst_lily_chunker_parent_class)->change_state(element, transition);
+    if (transition == GST_STATE_CHANGE_PAUSED_TO_READY ||
+        (transition == GST_STATE_CHANGE_READY_TO_PAUSED && ret == GST_STATE_CHANGE_FAILURE)) {
+        engine_stop(self);
+        stream_state_reset(self);
+    }
+    return ret;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Data flow                                                                                 */
+/* ---------------------------------------------------------------------------------------- */
+
+/* Asks upstream once per run whether it is live: the falling-behind warning only applies to
+ * live sources (a file is simply processed as fast as it goes). */
+static void check_live(GstLilyChunker *self)
+{
+    if (self->live_checked) return;
+    self->live_checked = TRUE;
+    GstQuery *q = gst_query_new_latency();
+    if (gst_pad_peer_query(self->sinkpad, q)) {
+        gst_query_parse_latency(q, &self->live, NULL, NULL);
+        GST_DEBUG_OBJECT(self, "upstream is %slive", self->live ? "" : "not ");
+    }
+    gst_query_unref(q);
+}
+
+static GstFlowReturn gst_lily_chunker_chain(GstPad *pad, GstObject *parent, GstBuffer *buffer)
+{
+    (void)pad;
+    GstLilyChunker *self = GST_LILY_CHUNKER(parent);
+    GstFlowReturn ret = GST_FLOW_OK;
+
+    if (G_UNLIKELY(!self->streams)) {
+        gst_buffer_unref(buffer);
+        GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, (NULL), ("received a buffer before caps"));
+        return GST_FLOW_NOT_NEGOTIATED;
+    }
+    GstLilyMelMeta *meta = gst_buffer_get_lily_mel_meta(buffer);
+    gsize size = gst_buffer_get_size(buffer);
+    gsize per_frame = (gsize)self->channels * LILY_N_MELS * sizeof(gfloat);
+    gsize frames = size / per_frame;
+    if (G_UNLIKELY(!meta || size % per_frame || meta->n_channels != self->channels ||
+                   meta->n_samples != frames * LILY_HOP || !meta->samples)) {
+        GST_ELEMENT_ERROR(self, STREAM, FORMAT,
+                          ("Mel buffers must carry their source samples (GstLilyMelMeta): put "
+                           "lilymel upstream"),
+                          ("buffer of %" G_GSIZE_FORMAT " bytes for %u channels, meta %s "
+                           "(%u channels, %" G_GSIZE_FORMAT " samples)",
+                           size, self->channels, meta ? "present" : "missing",
+                           meta ? meta->n_channels : 0, meta ? meta->n_samples : 0));
+        gst_buffer_unref(buffer);
+        return GST_FLOW_ERROR;
+    }
+
+    GstClockTime pts = GST_BUFFER_PTS(buffer);
+    if (self->started) {
+        const gchar *why = NULL;
+        if (GST_BUFFER_IS_DISCONT(buffer)) why = "DISCONT buffer";
+        else if (meta->offset == 0 && self->frames_in > 0) why = "new mel section";
+        else if (GST_CLOCK_TIME_IS_VALID(pts)) {
+            GstClockTime expected =
+                self->origin + samples_to_time(self->frames_in * LILY_HOP);
+            GstClockTimeDiff d = GST_CLOCK_DIFF(expected, pts);
+            if (ABS(d) > (GstClockTimeDiff)DISCONT_TOLERANCE) {
+                GST_INFO_OBJECT(self, "timestamp jump: expected %" GST_TIME_FORMAT ", got %"
+                                GST_TIME_FORMAT, GST_TIME_ARGS(expected), GST_TIME_ARGS(pts));
+                why = "timestamp jump";
+            }
+        }
+        if (why) {
+            ret = drain(self, why);
+            if (ret != GST_FLOW_OK) {
+                gst_buffer_unref(buffer);
+                return ret;
+            }
+        }
+    }
+    if (!self->started) {
+        check_live(self);
+        if (GST_CLOCK_TIME_IS_VALID(pts))
+            self->origin = pts;
+        else if (self->segment.format == GST_FORMAT_TIME &&
+                 GST_CLOCK_TIME_IS_VALID(self->segment.start))
+            self->origin = self->segment.start;
+        else
+            self->origin = 0;
+        self->started = TRUE;
+        self->discont_out = TRUE;
+        GST_DEBUG_OBJECT(self, "section starts, time origin %" GST_TIME_FORMAT,
+                         GST_TIME_ARGS(self->origin));
+    }
+    self->frames_in += frames;
+    self->samples_in += meta->n_valid;
+    ret = GST_LILY_CHUNKER_GET_CLASS(self)->process(self, buffer, meta, frames);
+    gst_buffer_unref(buffer);
+    return ret;
+}
+
+static gboolean set_sink_caps(GstLilyChunker *self, GstCaps *caps)
+{
+    GstStructure *s = gst_caps_get_structure(caps, 0);
+    gint ch = 0;
+    if (!gst_structure_get_int(s, "channels", &ch) || ch < 1) {
+        GST_WARNING_OBJECT(self, "refusing caps %" GST_PTR_FORMAT, caps);
+        return FALSE;
+    }
+    GST_INFO_OBJECT(self, "input caps %" GST_PTR_FORMAT, caps);
+    if (self->streams && (guint)ch == self->channels) return TRUE;
+    if (self->streams) drain(self, "caps change");
+    if (!streams_build(self, (guint)ch)) return FALSE;
+    GstCaps *out = GST_LILY_CHUNKER_GET_CLASS(self)->src_caps(self, (guint)ch);
+    GST_INFO_OBJECT(self, "output caps %" GST_PTR_FORMAT, out);
+    gboolean ok = gst_pad_push_event(self->srcpad, gst_event_new_caps(out));
+    gst_caps_unref(out);
+    if (!ok) {
+        GST_WARNING_OBJECT(self, "downstream refused the output caps");
+        streams_free(self);
+    }
+    return ok;
+}
+
+static gboolean gst_lily_chunker_sink_event(GstPad *pad, GstObject *parent, GstEvent *event)
+{
+    GstLilyChunker *self = GST_LILY_CHUNKER(parent);
+    GST_LOG_OBJECT(self, "event %" GST_PTR_FORMAT, event);
+    switch (GST_EVENT_TYPE(event)) {
+    case GST_EVENT_CAPS: {
+        GstCaps *caps;
+        gst_event_parse_caps(event, &caps);
+        gboolean ok = set_sink_caps(self, caps);
+        gst_event_unref(event);
+        return ok;
+    }
+    case GST_EVENT_SEGMENT:
+        /* Output of the old segment first; the new one goes downstream (sticky) before any
+         * output made under it. */
+        drain(self, "new segment");
+        gst_event_copy_segment(event, &self->segment);
+        GST_DEBUG_OBJECT(self, "segment %" GST_SEGMENT_FORMAT, &self->segment);
+        break;
+    case GST_EVENT_GAP:
+        drain(self, "gap");
+        break;
+    case GST_EVENT_EOS:
+        drain(self, "EOS");
+        break;
+    case GST_EVENT_FLUSH_START:
+        /* Not serialized: a chunk may be running in the streaming thread. */
+        GST_INFO_OBJECT(self, "flush start: asking the engine to stop");
+        g_atomic_int_set(&self->flushing, 1);
+        break;
+    case GST_EVENT_FLUSH_STOP:
+        GST_INFO_OBJECT(self, "flush stop: dropping the streams' state (%" G_GUINT64_FORMAT
+                              " frames in, %" G_GUINT64_FORMAT " units out); model kept",
+                        self->frames_in, self->units_out);
+        if (self->streams) streams_reset(self);
+        else section_reset(self);
+        gst_segment_init(&self->segment, GST_FORMAT_TIME);
+        g_atomic_int_set(&self->flushing, 0);
+        break;
+    default:
+        break;
+    }
+    return gst_pad_event_default(pad, parent, event);
+}
+
+/* Caps on `pad` given what the peer of the other pad allows: the channel count carries over,
+ * everything else is fixed by the templates. */
+static GstCaps *transform_caps(GstLilyChunker *self, GstPad *pad, GstCaps *filter)
+{
+    if (pad == self->srcpad) {
+        GstCaps *cur = gst_pad_get_current_caps(pad);
+        if (cur) {
+            GstCaps *t = filter ? gst_caps_intersect_full(filter, cur, GST_CAPS_INTERSECT_FIRST)
+                                : gst_caps_ref(cur);
+            gst_caps_unref(cur);
+            return t;
+        }
+    }
+    GstPad *other = pad == self->sinkpad ? self->srcpad : self->sinkpad;
+    GstCaps *tmpl = gst_pad_get_pad_template_caps(pad);
+    GstCaps *other_tmpl = gst_pad_get_pad_template_caps(other);
+    GstCaps *peer = gst_pad_peer_query_caps(other, other_tmpl);
+    GstCaps *res;
+    if (gst_caps_is_any(peer)) {
+        res = gst_caps_ref(tmpl);
+    } else {
+        res = gst_caps_new_empty();
+        for (guint i = 0; i < gst_caps_get_size(peer); i++) {
+            const GValue *ch =
+                gst_structure_get_value(gst_caps_get_structure(peer, i), "channels");
+            GstCaps *c = gst_caps_copy(tmpl);
+            if (ch)
+                for (guint j = 0; j < gst_caps_get_size(c); j++)
+                    gst_structure_set_value(gst_caps_get_structure(c, j), "channels", ch);
+            res = gst_caps_merge(res, c);
+        }
+        GstCaps *t = gst_caps_intersect(res, tmpl);
+        gst_caps_unref(res);
+        res = t;
+    }
+    if (filter) {
+        GstCaps *t = gst_caps_intersect_full(filter, res, GST_CAPS_INTERSECT_FIRST);
+        gst_caps_unref(res);
+        res = t;
+    }
+    gst_caps_unref(peer);
+    gst_caps_unref(other_tmpl);
+    gst_caps_unref(tmpl);
+    return res;
+}
+
+static gboolean gst_lily_chunker_query(GstPad *pad, GstObject *parent, GstQuery *query)
+{
+    GstLilyChunker *self = GST_LILY_CHUNKER(parent);
+    switch (GST_QUERY_TYPE(query)) {
+    case GST_QUERY_CAPS: {
+        GstCaps *filter;
+        gst_query_parse_caps(query, &filter);
+        GstCaps *caps = transform_caps(self, pad, filter);
+        gst_query_set_caps_result(query, caps);
+        gst_caps_unref(caps);
+        return TRUE;
+    }
+    case GST_QUERY_LATENCY:
+        if (pad == self->srcpad) {
+            if (!gst_pad_peer_query(self->sinkpad, query)) return FALSE;
+            gboolean live;
+            GstClockTime min, max;
+            gst_query_parse_latency(query, &live, &min, &max);
+            GST_OBJECT_LOCK(self);
+            gint64 samples = self->latency_samples;
+            GST_OBJECT_UNLOCK(self);
+            GstClockTime ours = samples > 0 ? samples_to_time((guint64)samples) : 0;
+            GST_DEBUG_OBJECT(self,
+                             "latency: upstream min %" GST_TIME_FORMAT " max %" GST_TIME_FORMAT
+                             " live %d, adding %" GST_TIME_FORMAT " (%" G_GINT64_FORMAT
+                             " samples)", GST_TIME_ARGS(min), GST_TIME_ARGS(max), live,
+                             GST_TIME_ARGS(ours), samples);
+            min += ours;
+            if (GST_CLOCK_TIME_IS_VALID(max)) max += ours;
+            gst_query_set_latency(query, live, min, max);
+            return TRUE;
+        }
+        break;
+    default:
+        break;
+    }
+    return gst_pad_query_default(pad, parent, query);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* GObject                                                                                   */
+/* ---------------------------------------------------------------------------------------- */
+
+static void gst_lily_chunker_set_property(GObject *object, guint prop_id, const GValue *value,
+                                          GParamSpec *pspec)
+{
+    GstLilyChunker *self = GST_LILY_CHUNKER(object);
+    if (!gst_lily_chunker_may_reconfigure(GST_ELEMENT(self), pspec)) return;
+    switch (prop_id) {
+    case PROP_MODEL:
+        GST_OBJECT_LOCK(self);
+        g_free(self->model_path);
+        self->model_path = g_value_dup_string(value);
+        GST_OBJECT_UNLOCK(self);
+        break;
+    case PROP_CONFIG:
+        GST_OBJECT_LOCK(self);
+        g_free(self->config_path);
+        self->config_path = g_value_dup_string(value);
+        GST_OBJECT_UNLOCK(self);
+        break;
+    case PROP_DEVICE: {
+        const gchar *text = g_value_get_string(value);
+        LilyDeviceKind kind;
+        int index = 0;
+        if (!text || lily_device_parse(text, &kind, &index) != LILY_OK) {
+            g_warning("%s: device \"%s\" is not one of \"cpu\", \"cuda\", \"cuda:N\"; keeping "
+                      "\"%s\"", GST_ELEMENT_NAME(self), text ? text : "(null)", self->device);
+            break;
+        }
+        GST_OBJECT_LOCK(self);
+        g_free(self->device);
+        self->device = g_strdup(text);
+        self->device_kind = kind;
+        self->device_index = index;
+        GST_OBJECT_UNLOCK(self);
+        break;
+    }
+    case PROP_PRECISION:
+        GST_OBJECT_LOCK(self);
+        self->precision = (LilyPrecision)g_value_get_enum(value);
+        GST_OBJECT_UNLOCK(self);
+        break;
+    default:
+        G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+        break;
+    }
+}
+
+static void gst_lily_chunker_get_property(GObject *object, guint prop_id, GValue *value,
+                                          GParamSpec *pspec)
+{
+    GstLilyChunker *self = GST_LILY_CHUNKER(object);
+    GST_OBJECT_LOCK(self);
+    switch (prop_id) {
+    case PROP_MODEL: g_value_set_string(value, self->model_path); break;
+    case PROP_CONFIG: g_value_set_string(value, self->config_path); break;
+    case PROP_DEVICE: g_value_set_string(value, self->device); break;
+    case PROP_PRECISION: g_value_set_enum(value, (gint)self->precision); break;
+    case PROP_REAL_TIME_FACTOR: g_value_set_double(value, self->rtf); break;
+    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
+    }
+    GST_OBJECT_UNLOCK(self);
+}
+
+static void gst_lily_chunker_finalize(GObject *object)
+{
+    GstLilyChunker *self = GST_LILY_CHUNKER(object);
+    engine_stop(self);
+    g_free(self->model_path);
+    g_free(self->config_path);
+    g_free(self->device);
+    G_OBJECT_CLASS(gst_lily_chunker_parent_class)->finalize(object);
+}
+
+static void gst_lily_chunker_class_init(GstLilyChunkerClass *klass)
+{
+    GObjectClass *gobject_class = G_OBJECT_CLASS(klass);
+    GstElementClass *element_class = GST_ELEMENT_CLASS(klass);
+    gobject_class->set_property = gst_lily_chunker_set_property;
+    gobject_class->get_property = gst_lily_chunker_get_property;
+    gobject_class->finalize = gst_lily_chunker_finalize;
+    element_class->change_state = GST_DEBUG_FUNCPTR(gst_lily_chunker_change_state);
+
+    const GParamFlags rw_ready =
+        G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY;
+    g_object_class_install_property(
+        gobject_class, PROP_MODEL,
+        g_param_spec_string("model", "Model",
+                            "Model file (path): a Lily .safetensors file, or an AudioSR "
+                            "checkpoint (.bin/.ckpt) together with config. Elements of one "
+                            "process naming the same file, config, device and precision share "
+                            "one copy of the weights",
+                            DEFAULT_MODEL, rw_ready));
+    g_object_class_install_property(
+        gobject_class, PROP_CONFIG,
+        g_param_spec_string("config", "Model config",
+                            "AudioSR YAML config (path) for a checkpoint without an embedded "
+                            "one (AudioSR's .bin/.ckpt); unset for Lily .safetensors files",
+                            DEFAULT_CONFIG, rw_ready));
+    g_object_class_install_property(
+        gobject_class, PROP_DEVICE,
+        g_param_spec_string("device", "Device",
+                            "Where the model runs: \"cpu\", \"cuda\" or \"cuda:N\" (device "
+                            "index N); other values are refused when set",
+                            DEFAULT_DEVICE, rw_ready));
+    g_object_class_install_property(
+        gobject_class, PROP_PRECISION,
+        g_param_spec_enum("precision", "Precision",
+                          "Arithmetic of the model: f32, bf16 (matrix products in bf16, f32 "
+                          "accumulation) or f16 (CUDA only)",
+                          GST_TYPE_LILY_PRECISION, DEFAULT_PRECISION, rw_ready));
+    g_object_class_install_property(
+        gobject_class, PROP_REAL_TIME_FACTOR,
+        g_param_spec_double("real-time-factor", "Real-time factor",
+                            "Engine time divided by the duration of the audio it processed "
+                            "since PAUSED (ratio; above 1 is slower than real time)",
+                            0, G_MAXDOUBLE, 0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+    gst_type_mark_as_plugin_api(GST_TYPE_LILY_CHUNKER, 0);
+    gst_type_mark_as_plugin_api(GST_TYPE_LILY_PRECISION, 0);
+}
+
+void gst_lily_chunker_add_pads(GstLilyChunker *self)
+{
+    GstElementClass *ec = GST_ELEMENT_GET_CLASS(self);
+    GstPadTemplate *sink_tmpl = gst_element_class_get_pad_template(ec, "sink");
+    GstPadTemplate *src_tmpl = gst_element_class_get_pad_template(ec, "src");
+    g_return_if_fail(sink_tmpl && src_tmpl);
+
+    self->sinkpad = gst_pad_new_from_template(sink_tmpl, "sink");
+    gst_pad_set_chain_function(self->sinkpad, GST_DEBUG_FUNCPTR(gst_lily_chunker_chain));
+    gst_pad_set_event_function(self->sinkpad, GST_DEBUG_FUNCPTR(gst_lily_chunker_sink_event));
+    gst_pad_set_query_function(self->sinkpad, GST_DEBUG_FUNCPTR(gst_lily_chunker_query));
+    gst_element_add_pad(GST_ELEMENT(self), self->sinkpad);
+
+    self->srcpad = gst_pad_new_from_template(src_tmpl, "src");
+    gst_pad_set_query_function(self->srcpad, GST_DEBUG_FUNCPTR(gst_lily_chunker_query));
+    gst_element_add_pad(GST_ELEMENT(self), self->srcpad);
+}
+
+static void gst_lily_chunker_init(GstLilyChunker *self)
+{
+    self->device = g_strdup(DEFAULT_DEVICE);
+    self->device_kind = LILY_DEVICE_CPU;
+    self->device_index = 0;
+    self->precision = DEFAULT_PRECISION;
+    self->latency_samples = -1;
+    gst_segment_init(&self->segment, GST_FORMAT_TIME);
+    section_reset(self);
+}
