@@ -254,6 +254,34 @@ static void post_model_message(GstLilyChunker *self, const gchar *path, gboolean
                              gst_message_new_element(GST_OBJECT_CAST(self), s));
 }
 
+static gboolean model_key_equal(const GstLilyModelKey *a, const GstLilyModelKey *b)
+{
+    return g_strcmp0(a->path, b->path) == 0 && g_strcmp0(a->config, b->config) == 0 &&
+           a->device == b->device && a->device_index == b->device_index &&
+           a->precision == b->precision;
+}
+
+static void model_key_set(GstLilyModelKey *dst, const GstLilyModelKey *src)
+{
+    g_free((gchar *)dst->path);
+    g_free((gchar *)dst->config);
+    *dst = *src;
+    dst->path = g_strdup(src->path);
+    dst->config = g_strdup(src->config);
+}
+
+/* The model goes back to the cache at READY->NULL (or when the settings name another one), not
+ * at PAUSED->READY: a pipeline restarted through READY keeps its weights, and the cache frees
+ * them when the last holder lets go. */
+static void model_release(GstLilyChunker *self)
+{
+    if (!self->model) return;
+    GST_DEBUG_OBJECT(self, "model %s back to the cache", self->model_key.path);
+    gst_lily_model_cache_release(self->model);
+    self->model = NULL;
+    model_key_set(&self->model_key, &(GstLilyModelKey){0});
+}
+
 static gboolean engine_start(GstLilyChunker *self)
 {
     GST_OBJECT_LOCK(self);
@@ -289,9 +317,18 @@ static gboolean engine_start(GstLilyChunker *self)
                            "one) or an AudioSR checkpoint with config=<its YAML>"));
         goto out;
     }
+    /* A model kept from the last run (READY keeps it, see model_release) is reused when the
+     * settings still name it; otherwise it goes back to the cache first. */
+    if (self->model && !model_key_equal(&self->model_key, &key)) model_release(self);
     gboolean loaded = FALSE;
     gint64 t0 = g_get_monotonic_time();
-    st = gst_lily_model_cache_acquire(self->ctx, &key, &self->model, &loaded);
+    if (self->model) {
+        GST_DEBUG_OBJECT(self, "keeping the model of the last run");
+        st = LILY_OK;
+    } else {
+        st = gst_lily_model_cache_acquire(self->ctx, &key, &self->model, &loaded);
+        if (st == LILY_OK) model_key_set(&self->model_key, &key);
+    }
     if (st != LILY_OK) {
         const gchar *msg = lily_context_error(self->ctx);
         if (!g_file_test(path, G_FILE_TEST_EXISTS))
@@ -348,11 +385,10 @@ out:
     return ok;
 }
 
+/* Frees the streams and the context; the model stays (model_release). */
 static void engine_stop(GstLilyChunker *self)
 {
     streams_free(self);
-    gst_lily_model_cache_release(self->model);
-    self->model = NULL;
     if (self->ctx) lily_context_free(self->ctx);
     self->ctx = NULL;
 }
@@ -381,6 +417,7 @@ static GstStateChangeReturn gst_lily_chunker_change_state(GstElement *element,
         stream_state_reset(self);
         if (!engine_start(self)) {
             engine_stop(self);
+            model_release(self);
             return GST_STATE_CHANGE_FAILURE;
         }
         break;
@@ -398,6 +435,7 @@ static GstStateChangeReturn gst_lily_chunker_change_state(GstElement *element,
         engine_stop(self);
         stream_state_reset(self);
     }
+    if (transition == GST_STATE_CHANGE_READY_TO_NULL) model_release(self);
     return ret;
 }
 
@@ -671,8 +709,12 @@ static void gst_lily_chunker_set_property(GObject *object, guint prop_id, const 
         LilyDeviceKind kind;
         int index = 0;
         if (!text || lily_device_parse(text, &kind, &index) != LILY_OK) {
+            GST_OBJECT_LOCK(self);
+            gchar *kept = g_strdup(self->device);
+            GST_OBJECT_UNLOCK(self);
             g_warning("%s: device \"%s\" is not one of \"cpu\", \"cuda\", \"cuda:N\"; keeping "
-                      "\"%s\"", GST_ELEMENT_NAME(self), text ? text : "(null)", self->device);
+                      "\"%s\"", GST_ELEMENT_NAME(self), text ? text : "(null)", kept);
+            g_free(kept);
             break;
         }
         GST_OBJECT_LOCK(self);
@@ -714,6 +756,7 @@ static void gst_lily_chunker_finalize(GObject *object)
 {
     GstLilyChunker *self = GST_LILY_CHUNKER(object);
     engine_stop(self);
+    model_release(self);
     g_free(self->model_path);
     g_free(self->config_path);
     g_free(self->device);

@@ -6,8 +6,9 @@
  * sample sequence. This class owns the GStreamer side both share, the role gst-plugins-good's
  * audiofxbasefirfilter plays for its FIR filters:
  *
- * - the model (from the process-wide cache) and a LilyContext per element, made at
- *   READY->PAUSED on the element's device, the engine log routed to `lilyengine`;
+ * - the model (from the process-wide cache, held from READY->PAUSED until READY->NULL) and a
+ *   LilyContext per element (READY->PAUSED to PAUSED->READY) on the element's device, the
+ *   engine log routed to `lilyengine`;
  * - the per-channel stream array, rebuilt at a caps change after draining the old format;
  * - sections: DISCONT, a timestamp jump over 5 ms, a new lilymel section (meta offset 0), GAP,
  *   SEGMENT and EOS drain the streams (finish, push the rest) and restart them;
@@ -28,11 +29,13 @@
 #include <lily/lily.h>
 
 #include "gstlilymelmeta.h"
+#include "gstlilymodelcache.h"
 
 G_BEGIN_DECLS
 
 #define GST_TYPE_LILY_CHUNKER (gst_lily_chunker_get_type())
-#define GST_LILY_CHUNKER(obj) (G_TYPE_CHECK_INSTANCE_CAST((obj), GST_TYPE_LILY_CHUNKER, GstLilyChunker))
+#define GST_LILY_CHUNKER(obj)                                                                    \
+    (G_TYPE_CHECK_INSTANCE_CAST((obj), GST_TYPE_LILY_CHUNKER, GstLilyChunker))
 #define GST_LILY_CHUNKER_CLASS(klass)                                                            \
     (G_TYPE_CHECK_CLASS_CAST((klass), GST_TYPE_LILY_CHUNKER, GstLilyChunkerClass))
 #define GST_LILY_CHUNKER_GET_CLASS(obj)                                                          \
@@ -58,9 +61,11 @@ struct _GstLilyChunker {
     gint device_index;
     LilyPrecision precision;
 
-    /* Engine, from READY->PAUSED to PAUSED->READY. */
+    /* Engine: the context from READY->PAUSED to PAUSED->READY; the model (from the cache) from
+     * READY->PAUSED to READY->NULL, so a restart through READY does not reload it. */
     LilyContext *ctx;
     LilyModel *model;
+    GstLilyModelKey model_key; /* what `model` was acquired for (strings owned) */
 
     /* One engine stream per channel, built at a CAPS event (streaming thread). */
     gpointer *streams;

@@ -237,7 +237,8 @@ static GstFlowReturn diffuse_process(GstLilyChunker *base, GstBuffer *buffer,
     if (n > 0) {
         gint64 t0 = g_get_monotonic_time();
         for (guint c = 0; c < base->channels; c++) {
-            LilyStatus st = lily_diffuser_push(base->streams[c], meta->samples + c * meta->n_samples, n);
+            const gfloat *x = meta->samples + c * meta->n_samples;
+            LilyStatus st = lily_diffuser_push(base->streams[c], x, n);
             if (st != LILY_OK) return gst_lily_chunker_engine_error(base, st, "diffusion");
         }
         gst_lily_chunker_account(base, g_get_monotonic_time() - t0, n);

@@ -135,7 +135,8 @@ static GstFlowReturn push_ready(GstLilyVocoder *self)
     for (guint c = 0; c < ch; c++)
         ready = MIN(ready, lily_vocoder_stream_ready(base->streams[c]));
     /* Never past the real input (the streams keep to it; this makes it a guarantee). */
-    gsize left = base->units_out < base->samples_in ? (gsize)(base->samples_in - base->units_out) : 0;
+    guint64 real = base->samples_in, done = base->units_out;
+    gsize left = done < real ? (gsize)(real - done) : 0;
     if (ready > left) {
         GST_WARNING_OBJECT(self, "streams hold %" G_GSIZE_FORMAT " samples, only %"
                                  G_GSIZE_FORMAT " are real: trimming", ready, left);

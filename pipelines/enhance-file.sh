@@ -9,7 +9,7 @@
 #          MODEL  a Lily model file (default: $LILY_MODEL)
 #          PROP=VALUE ...  further lilyenhance properties, e.g. steps=20 device=cuda
 #                 chunk-duration=5120000000 (gst-inspect-1.0 lilyenhance lists them)
-# Output:  OUT, 48 kHz, as long as IN; exit status 0 on success.
+# Output:  OUT, 48 kHz, as long as IN; exit status 0 on success (on failure OUT is removed).
 # The line (for a WAV):
 #   gst-launch-1.0 -e filesrc location=IN ! decodebin ! lilyenhance model=MODEL ! \
 #       wavenc ! filesink location=OUT
@@ -33,5 +33,8 @@ if [ ! -f "$in" ]; then
     exit 1
 fi
 # shellcheck disable=SC2046 # the encoder fragment is meant to be split into words
-exec gst-launch-1.0 -q -e filesrc location="$in" ! decodebin ! \
-    lilyenhance model="$model" "$@" ! $(lily_encoder "$out") ! filesink location="$out"
+if ! gst-launch-1.0 -q -e filesrc location="$in" ! decodebin ! \
+    lilyenhance model="$model" "$@" ! $(lily_encoder "$out") ! filesink location="$out"; then
+    rm -f "$out" # no half-written file is left behind
+    exit 1
+fi

@@ -80,6 +80,11 @@ void lily_project_config_defaults(LilyProjectConfig *cfg)
     t->validate_every = 200;
     t->checkpoint_every = 500;
     t->seed = 1234;
+    t->validation_batches = 2;
+    t->validation_steps = 10;
+    t->kl_weight = 1.0e-6;
+    t->disc_width = 1.0;
+    t->scale_by_std = 0;
 
     LilyInferenceConfig *in = &cfg->inference;
     in->device = LILY_DEVICE_CPU;
@@ -435,6 +440,11 @@ LilyStatus lily_project_config_parse(LilyContext *ctx, const char *text, size_t 
         {"validate_every", K_I64, &t->validate_every, 0, 1e15, 0, NULL, 0},
         {"checkpoint_every", K_I64, &t->checkpoint_every, 0, 1e15, 0, NULL, 0},
         {"seed", K_U64, &t->seed, 0, 0, 0, NULL, 0},
+        {"validation_batches", K_INT, &t->validation_batches, 1, 1000000, 0, NULL, 0},
+        {"validation_steps", K_INT, &t->validation_steps, 1, 1000, 0, NULL, 0},
+        {"kl_weight", K_DOUBLE, &t->kl_weight, 0, 1e6, 0, NULL, 0},
+        {"disc_width", K_DOUBLE, &t->disc_width, 0, 1, 1, NULL, 0},
+        {"scale_by_std", K_INT, &t->scale_by_std, 0, 1, 0, NULL, 0},
     };
     const Key inference_keys[] = {
         {"model", K_PATH, in->model, 0, 0, 0, NULL, 0},

@@ -55,6 +55,11 @@ typedef struct LilyTrainConfig {
     double unconditional_prob;
     int64_t log_every, validate_every, checkpoint_every;
     uint64_t seed;
+    int validation_batches;    /* batches measured at each validation */
+    int validation_steps;      /* DDIM steps of the unet stage's validation samples */
+    double kl_weight;          /* VAE stage: weight of the KL term */
+    double disc_width;         /* vocoder stage: discriminator widths as a fraction of HiFi-GAN's */
+    int scale_by_std;          /* unet stage: set scale_factor = 1/std(latents) at step 0 (LDM) */
 } LilyTrainConfig;
 
 typedef struct LilyInferenceConfig {

@@ -216,7 +216,27 @@ const LilyChunkInfo *lily_diffuser_last_chunk(const LilyDiffuser *d)
 
 int64_t lily_diffuser_latency(const LilyDiffuser *d)
 {
-    return d->C * HOP;
+    return lily_diffuser_latency_for(&d->params);
+}
+
+int64_t lily_diffuser_latency_for(const LilyEnhanceParams *p)
+{
+    LilyEnhanceParams def;
+    if (!p) {
+        lily_enhance_params_init(&def);
+        p = &def;
+    }
+    return round_frames(p->chunk_seconds, 64) * HOP;
+}
+
+int64_t lily_vocoder_latency_for(const LilyEnhanceParams *p)
+{
+    LilyEnhanceParams def;
+    if (!p) {
+        lily_enhance_params_init(&def);
+        p = &def;
+    }
+    return (2 * round_frames(p->vocoder_seconds, 8) + VOC_CONTEXT) * HOP;
 }
 
 /* Runs the chunk [start, start + len) frames and merges it into the output. */
@@ -417,7 +437,7 @@ void lily_vocoder_stream_reset(LilyVocoderStream *v)
 
 int64_t lily_vocoder_stream_latency(const LilyVocoderStream *v)
 {
-    return (2 * v->V + v->K) * HOP;
+    return lily_vocoder_latency_for(&v->params);
 }
 
 /* Vocodes [pos, pos + len) with the context available (at most K each side). */

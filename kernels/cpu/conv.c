@@ -228,6 +228,11 @@ static int conv_build(LilyCpuDnn *h, const LilyCpuConvShape *s, const ConvKey *k
     if (attr) dnnl_primitive_attr_destroy(attr);
     if (rc) {
         conv_prim_destroy(cp);
+        if (rc == LILY_CPU_ERR_UNSUPPORTED) {
+            /* remember the refusal (prim NULL) so later calls do not ask oneDNN again */
+            ConvPrim *tomb = calloc(1, sizeof *tomb);
+            if (tomb) lily_cpu_cache_put(h, LILY_CPU_CACHE_PRIM, key, sizeof *key, tomb, 0, conv_prim_destroy);
+        }
         return rc;
     }
     rc = lily_cpu_cache_put(h, LILY_CPU_CACHE_PRIM, key, sizeof *key, cp, 0, conv_prim_destroy);
@@ -283,6 +288,8 @@ static int conv_get(LilyCpuDnn *h, const LilyCpuConvShape *s, int kind, int wdt,
 {
     ConvKey key = make_key(s, kind, wdt, has_bias, blocked);
     *out = lily_cpu_cache_find(h, LILY_CPU_CACHE_PRIM, &key, sizeof key);
+    if (*out && !(*out)->prim)
+        return lily_cpu_dnn_fail(h, LILY_CPU_ERR_UNSUPPORTED, "oneDNN convolution: no implementation");
     if (*out) return LILY_CPU_OK;
     return conv_build(h, s, &key, out);
 }
@@ -338,11 +345,23 @@ int lily_cpu_conv_forward(LilyCpuDnn *h, const LilyCpuConvShape *s, const float 
                           int wdt, uint64_t w_stamp, const float *b, float *y)
 {
     int cdt = wdt == LILY_KDT_BF16 ? LILY_KDT_BF16 : LILY_KDT_F32; /* f16 computes in f32 */
+    int blocked = want_blocked(h, s);
     ConvPrim *cp;
-    int rc = conv_get(h, s, CONV_FWD, cdt, b != NULL, want_blocked(h, s), &cp);
+    int rc = conv_get(h, s, CONV_FWD, cdt, b != NULL, blocked, &cp);
+    const float *xin = x;
+    if (rc == LILY_CPU_ERR_UNSUPPORTED && cdt == LILY_KDT_BF16) {
+        /* oneDNN has bf16 convolutions only from AVX-512 on: elsewhere the same products run
+         * in f32 on the input rounded to bf16 and the weights widened from bf16 */
+        rc = conv_get(h, s, CONV_FWD, LILY_KDT_F32, b != NULL, blocked, &cp);
+        int64_t nx = s->n * s->c * (s->nd == 2 ? s->in[0] * s->in[1] : s->in[1]);
+        float *xr = rc ? NULL : lily_cpu_dnn_scratch(h, LILY_CPU_SCRATCH_AUX, (size_t)nx * sizeof(float));
+        if (!rc && !xr) rc = lily_cpu_dnn_fail(h, LILY_CPU_ERR_NO_MEMORY, "conv: out of memory rounding the input");
+        if (!rc) lily_cpu_round_bf16(lily_cpu_dnn_threads(h), x, xr, nx);
+        xin = xr;
+    }
     if (rc) return rc;
     const void *src = NULL, *wei = NULL;
-    rc = stage_in(h, &cp->ua_md, x, &cp->a_md, LILY_CPU_SCRATCH_SRC, &src);
+    rc = stage_in(h, &cp->ua_md, xin, &cp->a_md, LILY_CPU_SCRATCH_SRC, &src);
     if (!rc) rc = lily_cpu_weights_get(h, w_stamp, w, wdt, &cp->uw_md, &cp->w_md, &wei);
     if (rc) return rc;
     int direct = dnnl_memory_desc_equal(&cp->ud_md, &cp->d_md);

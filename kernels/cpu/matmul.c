@@ -75,12 +75,26 @@ static int lin_build(LilyCpuDnn *h, const LinKey *key, LinPrim **out)
     if (attr) dnnl_primitive_attr_destroy(attr);
     if (rc) {
         lin_destroy(lp);
+        if (rc == LILY_CPU_ERR_UNSUPPORTED) {
+            /* remember the refusal (prim NULL) so later calls do not ask oneDNN again */
+            LinPrim *tomb = calloc(1, sizeof *tomb);
+            if (tomb) lily_cpu_cache_put(h, LILY_CPU_CACHE_PRIM, key, sizeof *key, tomb, 0, lin_destroy);
+        }
         return rc;
     }
     rc = lily_cpu_cache_put(h, LILY_CPU_CACHE_PRIM, key, sizeof *key, lp, 0, lin_destroy);
     if (rc) return rc;
     *out = lp;
     return LILY_CPU_OK;
+}
+
+static int lin_get(LilyCpuDnn *h, const LinKey *key, LinPrim **out)
+{
+    *out = lily_cpu_cache_find(h, LILY_CPU_CACHE_PRIM, key, sizeof *key);
+    if (*out && !(*out)->prim)
+        return lily_cpu_dnn_fail(h, LILY_CPU_ERR_UNSUPPORTED, "oneDNN matmul: no implementation");
+    if (*out) return LILY_CPU_OK;
+    return lin_build(h, key, out);
 }
 
 int lily_cpu_linear_forward(LilyCpuDnn *h, int64_t M, int64_t K, int64_t N, const float *x,
@@ -95,12 +109,23 @@ int lily_cpu_linear_forward(LilyCpuDnn *h, int64_t M, int64_t K, int64_t N, cons
     key.M = M;
     key.K = K;
     key.N = N;
-    LinPrim *lp = lily_cpu_cache_find(h, LILY_CPU_CACHE_PRIM, &key, sizeof key);
-    int rc = LILY_CPU_OK;
-    if (!lp) rc = lin_build(h, &key, &lp);
+    LinPrim *lp = NULL;
+    int rc = lin_get(h, &key, &lp);
+    int emulate = 0;
+    if (rc == LILY_CPU_ERR_UNSUPPORTED && key.wdt == LILY_KDT_BF16) {
+        /* no bf16 matmul below AVX-512: f32 products of bf16-rounded inputs (see conv.c) */
+        emulate = 1;
+        key.wdt = LILY_KDT_F32;
+        rc = lin_get(h, &key, &lp);
+    }
     if (rc) return rc;
     const void *src = x;
-    if (key.wdt == LILY_KDT_BF16) {
+    if (emulate) {
+        float *xr = lily_cpu_dnn_scratch(h, LILY_CPU_SCRATCH_SRC, (size_t)(M * K) * sizeof(float));
+        if (!xr) return lily_cpu_dnn_fail(h, LILY_CPU_ERR_NO_MEMORY, "linear: out of memory rounding the input");
+        lily_cpu_round_bf16(lily_cpu_dnn_threads(h), x, xr, M * K);
+        src = xr;
+    } else if (key.wdt == LILY_KDT_BF16) {
         uint16_t *xb = lily_cpu_dnn_scratch(h, LILY_CPU_SCRATCH_SRC, (size_t)(M * K) * 2);
         if (!xb) return lily_cpu_dnn_fail(h, LILY_CPU_ERR_NO_MEMORY, "linear: out of memory converting the input");
         lily_cpu_f32_to_bf16(lily_cpu_dnn_threads(h), x, xb, M * K);

@@ -58,6 +58,45 @@ void lgt_configure_harness(GstHarness *h)
     }
 }
 
+GstHarness *lgt_chain_harness(const char *launch, guint channels)
+{
+    GError *err = NULL;
+    GstElement *bin = gst_parse_bin_from_description(launch, TRUE, &err);
+    g_assert_no_error(err);
+    GstIterator *it = gst_bin_iterate_elements(GST_BIN(bin));
+    GValue v = G_VALUE_INIT;
+    while (gst_iterator_next(it, &v) == GST_ITERATOR_OK) {
+        lgt_configure(GST_ELEMENT(g_value_get_object(&v)));
+        g_value_reset(&v);
+    }
+    g_value_unset(&v);
+    gst_iterator_free(it);
+    GstHarness *h = gst_harness_new_with_element(bin, "sink", "src");
+    gst_object_unref(bin);
+    gchar *caps = g_strdup_printf("audio/x-raw, format=F32LE, rate=48000, channels=%u, "
+                                  "layout=interleaved", channels);
+    gst_harness_set_src_caps_str(h, caps);
+    g_free(caps);
+    return h;
+}
+
+GstElement *lgt_child(GstHarness *h, const char *factory)
+{
+    GstIterator *it = gst_bin_iterate_elements(GST_BIN(h->element));
+    GValue v = G_VALUE_INIT;
+    GstElement *found = NULL;
+    while (!found && gst_iterator_next(it, &v) == GST_ITERATOR_OK) {
+        GstElement *e = GST_ELEMENT(g_value_get_object(&v));
+        GstElementFactory *f = gst_element_get_factory(e);
+        if (f && g_str_equal(GST_OBJECT_NAME(f), factory)) found = gst_object_ref(e);
+        g_value_reset(&v);
+    }
+    g_value_unset(&v);
+    gst_iterator_free(it);
+    g_assert_nonnull(found);
+    return found;
+}
+
 void lgt_enhance_params(LilyEnhanceParams *p)
 {
     lily_enhance_params_init(p);
@@ -213,44 +252,34 @@ GstLilyMelMeta *lgt_mel_meta(GstBuffer *b)
     return (GstLilyMelMeta *)gst_buffer_get_meta(b, api);
 }
 
+static gchar *error_text(GstMessage *m)
+{
+    GError *e = NULL;
+    gchar *dbg = NULL;
+    gst_message_parse_error(m, &e, &dbg);
+    gchar *t = g_strdup_printf("%s: %s (%s)", GST_MESSAGE_SRC_NAME(m), e->message, dbg ? dbg : "");
+    g_error_free(e);
+    g_free(dbg);
+    return t;
+}
+
 gchar *lgt_run_pipeline(GstElement *pipeline, guint timeout_s)
 {
     GstBus *bus = gst_element_get_bus(pipeline);
-    gchar *err_text = NULL;
-    if (gst_element_set_state(pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
-        err_text = g_strdup("state change to PLAYING failed");
-    while (!err_text) {
-        GstMessage *m = gst_bus_timed_pop_filtered(bus, (GstClockTime)timeout_s * GST_SECOND,
-                                                   GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
-        if (!m) {
-            err_text = g_strdup_printf("no EOS within %u s", timeout_s);
-            break;
-        }
-        if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR) {
-            GError *e = NULL;
-            gchar *dbg = NULL;
-            gst_message_parse_error(m, &e, &dbg);
-            err_text = g_strdup_printf("%s (%s)", e->message, dbg ? dbg : "");
-            g_error_free(e);
-            g_free(dbg);
-        }
-        gst_message_unref(m);
-        break;
+    gchar *fail = NULL;
+    GstMessage *m = NULL;
+    if (gst_element_set_state(pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
+        /* the element that failed has posted why */
+        m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
+        fail = m ? error_text(m) : g_strdup("state change to PLAYING failed");
+    } else {
+        m = gst_bus_timed_pop_filtered(bus, (GstClockTime)timeout_s * GST_SECOND,
+                                       GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+        if (!m) fail = g_strdup_printf("no EOS within %u s", timeout_s);
+        else if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR) fail = error_text(m);
     }
-    /* a failed state change still leaves the error on the bus: report it */
-    if (err_text && g_str_has_prefix(err_text, "state change")) {
-        GstMessage *m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
-        if (m) {
-            GError *e = NULL;
-            gst_message_parse_error(m, &e, NULL);
-            gchar *t = g_strdup_printf("%s: %s", err_text, e->message);
-            g_free(err_text);
-            err_text = t;
-            g_error_free(e);
-            gst_message_unref(m);
-        }
-    }
+    if (m) gst_message_unref(m);
     gst_element_set_state(pipeline, GST_STATE_NULL);
     gst_object_unref(bus);
-    return err_text;
+    return fail;
 }

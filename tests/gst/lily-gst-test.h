@@ -32,6 +32,13 @@ void lgt_configure(GstElement *element);
 /* The same on every element of a harness's bin (or its single element). */
 void lgt_configure_harness(GstHarness *h);
 
+/* A harness around a chain of elements (a launch line without caps filters, e.g. "lilymel !
+ * lilydiffuse"), every element configured with lgt_configure, fed F32 48 kHz interleaved audio
+ * of `channels` channels. */
+GstHarness *lgt_chain_harness(const char *launch, guint channels);
+/* The element made by `factory` inside a harness's bin (unref it). */
+GstElement *lgt_child(GstHarness *h, const char *factory);
+
 /* Engine parameters equal to what lgt_configure sets. */
 void lgt_enhance_params(LilyEnhanceParams *p);
 

@@ -35,11 +35,13 @@ static double cpu_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* CPU seconds over (wall seconds x threads) of the best call: near 1 when this process had
- * the cores to itself, lower when other processes took them (the numbers are then too low).
- * last_cpu: the least CPU time of a call; flop / last_cpu is the rate per busy core, which
- * other processes on the machine barely change when the benchmark runs one thread (no
- * barrier spinning), so `bench-ops 1` compares variants fairly on a shared machine. */
+/* util: CPU seconds over (wall seconds x threads) of the best call, near 1 when this process
+ * had the cores to itself and lower when other processes took them (the figures are then too
+ * low). Linux brings the other threads' CPU time up to date only at scheduler ticks, so util
+ * reads about 0.5 for calls of a few ms even on an idle machine: trust it from ~20 ms on.
+ * GFLOP per cpu-s: flop over the least CPU time of a call (the rate per busy core). On this
+ * project's shared 2-vCPU VM other processes slow even a 1-thread run (caches, host), so
+ * compare variants only between lines taken at a quiet moment. */
 static double last_util, last_cpu;
 static int n_threads_used = 2;
 
@@ -321,6 +323,8 @@ int main(int argc, char **argv)
     }
     {
         bench_conv(h, "unet conv3x3 128->128 @128x32", conv2d_shape(128, 128, 128, 32, 3, 1), 5);
+        bench_conv(h, "unet conv3x3 256->256 @64x16", conv2d_shape(256, 256, 64, 16, 3, 1), 5);
+        bench_conv(h, "unet conv3x3 384->384 @32x8", conv2d_shape(384, 384, 32, 8, 3, 1), 5);
         bench_conv(h, "unet conv3x3 640->640 @16x4", conv2d_shape(640, 640, 16, 4, 3, 1), 5);
         bench_attention(h, "unet attention 8 heads 1024x1024 D32", 8, 1024, 32, 5);
         bench_linear(h, "unet linear 1024x256 -> 2048 (geglu proj)", 1024, 256, 2048, 5);
@@ -330,9 +334,14 @@ int main(int argc, char **argv)
         bench_conv(h, "vocoder conv1d 96ch k11 d3 L=96000", conv1d_shape(96, 96, 96000, 11, 3), 3);
         bench_conv(h, "vocoder conv1d 768ch k7 d3 L=6144", conv1d_shape(768, 768, 6144, 7, 3), 3);
         bench_conv(h, "vocoder conv1d 384ch k15 d5 L=30720", conv1d_shape(384, 384, 30720, 15, 5), 3);
+        bench_conv(h, "vocoder conv1d 768ch k3 d1 L=6144", conv1d_shape(768, 768, 6144, 3, 1), 3);
+        bench_conv(h, "vocoder conv1d 192ch k7 d1 L=122880", conv1d_shape(192, 192, 122880, 7, 1), 3);
         bench_conv(h, "vocoder conv1d 48ch k15 d1 L=491520", conv1d_shape(48, 48, 491520, 15, 1), 3);
+        bench_conv(h, "vocoder conv_post 48->1 k7 L=491536", conv1d_shape(48, 1, 491536, 7, 1), 3);
         bench_conv(h, "vocoder conv_pre 256->1536 k7 L=1024", conv1d_shape(256, 1536, 1024, 7, 1), 3);
         bench_conv(h, "vocoder convT 1536->768 u6 k12 L=1024", convt_shape(1536, 768, 1024, 6, 12), 3);
+        bench_conv(h, "vocoder convT 768->384 u5 k10 L=6144", convt_shape(768, 384, 6144, 5, 10), 3);
+        bench_conv(h, "vocoder convT 384->192 u4 k8 L=30721", convt_shape(384, 192, 30721, 4, 8), 3);
         bench_conv(h, "vocoder convT 96->48 u2 k4 L=245760", convt_shape(96, 48, 245760, 2, 4), 3);
     }
     bench_attention(h, "vae attention 1x4096x4096 D1024", 1, 4096, 1024, 2);

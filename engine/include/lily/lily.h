@@ -326,6 +326,9 @@ size_t lily_diffuser_pull(LilyDiffuser *d, float *mel, float *cond, float *src, 
                           size_t *n_valid);
 /* Samples of input the stage holds before its first output (chunk length). */
 int64_t lily_diffuser_latency(const LilyDiffuser *d);
+/* The same figures from parameters alone (no model needed): diffuser, vocoder stream. */
+int64_t lily_diffuser_latency_for(const LilyEnhanceParams *params);
+int64_t lily_vocoder_latency_for(const LilyEnhanceParams *params);
 /* Drops every pending sample and frame (flush); keeps the model. */
 void lily_diffuser_reset(LilyDiffuser *d);
 /* Changes steps and guidance from the next chunk on (a running chunk keeps its settings). */
@@ -349,6 +352,9 @@ size_t lily_vocoder_stream_ready(const LilyVocoderStream *v);
 size_t lily_vocoder_stream_pull(LilyVocoderStream *v, float *out, size_t max_samples);
 int64_t lily_vocoder_stream_latency(const LilyVocoderStream *v);
 void lily_vocoder_stream_reset(LilyVocoderStream *v);
+
+/* After a call on a stream fails (LILY_ERR_CANCELLED from the abort callback included) the
+ * stream's state is undefined: reset it before using it again. */
 
 /* Both stages chained, one channel of 48 kHz audio in and out. */
 typedef struct LilyEnhancer LilyEnhancer;

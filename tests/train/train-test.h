@@ -1,0 +1,52 @@
+/* tests/train/train-test.h - helpers shared by the training tests: tiny random models and a
+ * finite-difference gradient checker.
+ *
+ * The checker perturbs one element of a tensor at a time and differentiates a scalar loss
+ * L = sum(w_out * y) (accumulated in double) with the fourth-order central stencil
+ * (-L(+2h) + 8 L(+h) - 8 L(-h) + L(-2h)) / (12 h): with float32 forwards its truncation error is
+ * O(h^4), so h can be large enough (1e-2) for the rounding of the loss to stay small. Each
+ * tensor is checked at a few spread elements plus the element of largest analytic gradient,
+ * relative to the largest numeric derivative of the sample (absolute below a floor). */
+#ifndef LILY_TESTS_TRAIN_TEST_H
+#define LILY_TESTS_TRAIN_TEST_H
+
+#include "common/test-util.h"
+#include "core/context.h"
+#include "models/model.h"
+#include "train/optim.h"
+
+/* A context on the CPU (2 threads), failing the test on error. */
+LilyContext *tt_context(void);
+void tt_ok(LilyContext *ctx, LilyStatus st);
+/* A model with random weights (seed) for a preset name ("tiny") or AudioSR YAML path, f32. */
+LilyModel *tt_random_model(LilyContext *ctx, const char *arch, uint64_t seed);
+/* Training state for every parameter of m (f32, no EMA). */
+LilyTrainParams *tt_train_all(LilyContext *ctx, LilyModel *m);
+/* Parameter by name (fails the test when absent). */
+LilyParam *tt_param(LilyModel *m, const char *name);
+int tt_param_index(const LilyModel *m, const char *name);
+
+/* A host f32 tensor (CPU backend: host memory is device memory) filled from U(-a, a). */
+LilyTensor tt_tensor(uint64_t seed, float a, int ndim, const int64_t *shape);
+#define TT_TENSOR(seed, a, ...) tt_tensor((seed), (a), LILY_SHAPE(__VA_ARGS__))
+void tt_tensor_free(LilyTensor *t);
+
+typedef struct TtVar {
+    const char *name;
+    float *data;        /* perturbed in place */
+    int64_t n;
+    const float *grad;  /* analytic gradient (n values) */
+} TtVar;
+
+/* Loss at the current values: runs the forward and returns sum(w_out * y). */
+typedef double (*TtLossFn)(void *user);
+
+/* Checks every var; asserts max error <= tol relative to the sample's peak. Below `floor`
+ * a tensor's peak |numeric gradient| counts as zero (e.g. a per-channel shift that a
+ * one-channel-per-group GroupNorm removes) and the error is compared with tol * floor. */
+void tt_check_grads(const char *what, const TtVar *vars, int n_vars, TtLossFn loss, void *user,
+                    double h, double tol, double floor, int samples);
+/* sum(w * y) over a device tensor, in double. */
+double tt_dot(LilyContext *ctx, const LilyTensor *y, const float *w);
+
+#endif /* LILY_TESTS_TRAIN_TEST_H */
