@@ -21,6 +21,7 @@
 #include "common/philox.h"
 #include "models/sampler.h"
 #include "models/unet-train.h"
+#include "train/diffusion.h"
 #include "train/losses.h"
 #include "train/trainer-impl.h"
 
@@ -151,7 +152,6 @@ static LilyStatus diffusion_loss(LilyTrainer *t, UnetState *s, LilyDatasetSplit 
     LILY_TRY(lily_op_unary(ctx, LILY_UNARY_SCALE, d->scale_factor, &zh, &x0));
     bool drop[256] = {0};
     int tstep[256];
-    float sa[256], s1a[256];
     if (n > 256) return lily_error(ctx, LILY_ERR_INVALID_ARGUMENT, "train.batch_size above 256");
     uint64_t st_t = lily_trainer_stream(key, micro, LILY_DRAW_T);
     uint64_t st_d = lily_trainer_stream(key, micro, LILY_DRAW_DROP);
@@ -159,45 +159,63 @@ static LilyStatus diffusion_loss(LilyTrainer *t, UnetState *s, LilyDatasetSplit 
     for (int b = 0; b < n; b++) {
         int tb = (int)floor((double)lily_philox_uniform(t->seed, st_t, (uint64_t)b) * T);
         tstep[b] = tb < 0 ? 0 : tb >= T ? T - 1 : tb;
-        /* register_schedule stores float32 sqrt(ac) and sqrt(1 - ac) of the float64 schedule */
-        sa[b] = (float)sqrt(m->alphas_cumprod[tstep[b]]);
-        s1a[b] = (float)sqrt(1.0 - m->alphas_cumprod[tstep[b]]);
         if (training) drop[b] = lily_philox_uniform(t->seed, st_d, (uint64_t)b) < t->cfg.train.unconditional_prob;
     }
     LILY_TRY(condition(t, s, &zl, drop, &c));
     LILY_TRY(lily_nn_like(ctx, &x0, &eps));
     LILY_TRY(lily_op_randn(ctx, &eps, 1, lily_tensor_numel(&eps), 0, t->seed,
                            lily_trainer_stream(key, micro, LILY_DRAW_NOISE)));
+    LILY_TRY(lily_diffusion_v_loss(ctx, m, training ? &t->tp->set : NULL, &x0, &c, &eps, tstep, scale, loss));
+    lily_arena_reset(&ctx->arena, mk);
+    return LILY_OK;
+}
+
+LilyStatus lily_diffusion_v_loss(LilyContext *ctx, const LilyModel *m, const LilyParamSet *ps,
+                                 const LilyTensor *x0, const LilyTensor *cond,
+                                 const LilyTensor *noise, const int *t, double scale,
+                                 double *loss)
+{
+    int64_t n = x0->shape[0];
+    if (n > 256) return lily_error(ctx, LILY_ERR_INVALID_ARGUMENT, "diffusion loss: batch above 256");
+    float sa[256], s1a[256];
+    for (int b = 0; b < n; b++) {
+        if (t[b] < 0 || t[b] >= m->cfg.diffusion.timesteps)
+            return lily_error(ctx, LILY_ERR_INVALID_ARGUMENT, "diffusion loss: timestep %d out of range", t[b]);
+        /* register_schedule stores float32 sqrt(ac) and sqrt(1 - ac) of the float64 schedule */
+        sa[b] = (float)sqrt(m->alphas_cumprod[t[b]]);
+        s1a[b] = (float)sqrt(1.0 - m->alphas_cumprod[t[b]]);
+    }
+    LilyArenaMark mk = lily_arena_mark(&ctx->arena);
     LilyTensor tsa, ts1a, a, b2, xt, v, xin;
     LILY_TRY(lily_tensor_alloc(ctx, &tsa, LILY_DTYPE_F32, LILY_SHAPE(n)));
     LILY_TRY(lily_tensor_alloc(ctx, &ts1a, LILY_DTYPE_F32, LILY_SHAPE(n)));
     LILY_TRY(lily_tensor_upload(ctx, &tsa, sa));
     LILY_TRY(lily_tensor_upload(ctx, &ts1a, s1a));
-    LILY_TRY(lily_nn_like(ctx, &x0, &a));
-    LILY_TRY(lily_nn_like(ctx, &x0, &b2));
-    LILY_TRY(lily_nn_like(ctx, &x0, &xt));
-    LILY_TRY(lily_nn_like(ctx, &x0, &v));
+    LILY_TRY(lily_nn_like(ctx, x0, &a));
+    LILY_TRY(lily_nn_like(ctx, x0, &b2));
+    LILY_TRY(lily_nn_like(ctx, x0, &xt));
+    LILY_TRY(lily_nn_like(ctx, x0, &v));
     /* q_sample: x_t = sqrt(ac) x0 + sqrt(1 - ac) eps */
-    LILY_TRY(lily_op_binary(ctx, LILY_BINARY_MUL, &x0, &tsa, &a));
-    LILY_TRY(lily_op_binary(ctx, LILY_BINARY_MUL, &eps, &ts1a, &b2));
+    LILY_TRY(lily_op_binary(ctx, LILY_BINARY_MUL, x0, &tsa, &a));
+    LILY_TRY(lily_op_binary(ctx, LILY_BINARY_MUL, noise, &ts1a, &b2));
     LILY_TRY(lily_op_binary(ctx, LILY_BINARY_ADD, &a, &b2, &xt));
     /* get_v: v = sqrt(ac) eps - sqrt(1 - ac) x0 */
-    LILY_TRY(lily_op_binary(ctx, LILY_BINARY_MUL, &eps, &tsa, &a));
-    LILY_TRY(lily_op_binary(ctx, LILY_BINARY_MUL, &x0, &ts1a, &b2));
+    LILY_TRY(lily_op_binary(ctx, LILY_BINARY_MUL, noise, &tsa, &a));
+    LILY_TRY(lily_op_binary(ctx, LILY_BINARY_MUL, x0, &ts1a, &b2));
     LILY_TRY(lily_op_binary(ctx, LILY_BINARY_SUB, &a, &b2, &v));
     LILY_TRY(lily_tensor_alloc(ctx, &xin, LILY_DTYPE_F32,
-                               LILY_SHAPE(n, xt.shape[1] + c.shape[1], s->lh, s->lw)));
-    LILY_TRY(lily_op_concat(ctx, &xt, &c, &xin));
+                               LILY_SHAPE(n, xt.shape[1] + cond->shape[1], xt.shape[2], xt.shape[3])));
+    LILY_TRY(lily_op_concat(ctx, &xt, cond, &xin));
     LilyTensor vp, dv;
-    if (training) {
+    if (ps) {
         LilyUNetTape *tape = NULL;
-        LilyStatus st = lily_unet_train_forward(ctx, m, &t->tp->set, &xin, tstep, &tape, &vp);
+        LilyStatus st = lily_unet_train_forward(ctx, m, ps, &xin, t, &tape, &vp);
         if (st == LILY_OK) st = lily_loss_mse(ctx, &vp, &v, scale, loss, &dv);
-        if (st == LILY_OK) st = lily_unet_train_backward(ctx, m, &t->tp->set, tape, &dv, NULL);
+        if (st == LILY_OK) st = lily_unet_train_backward(ctx, m, ps, tape, &dv, NULL);
         lily_unet_tape_free(tape);
         LILY_TRY(st);
     } else {
-        LILY_TRY(lily_unet_forward(ctx, m, &xin, tstep, &vp));
+        LILY_TRY(lily_unet_forward(ctx, m, &xin, t, &vp));
         LILY_TRY(lily_loss_mse(ctx, &vp, &v, scale, loss, NULL));
     }
     lily_arena_reset(&ctx->arena, mk);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/philox.h"
 #include "tests/train/train-test.h"
 #include "train/init.h"
 
@@ -129,4 +130,40 @@ void tt_check_grads(const char *what, const TtVar *vars, int n_vars, TtLossFn lo
     }
     g_free(an);
     g_free(nu);
+}
+
+void tt_make_dataset(LilyContext *ctx, const char *dir, int sources, double seconds,
+                     double segment_seconds, uint64_t seed)
+{
+    LilyDatasetParams p;
+    lily_dataset_params_init(&p);
+    p.segment_seconds = segment_seconds;
+    p.hop_seconds = segment_seconds;
+    p.validation_fraction = 0.25;
+    p.seed = seed;
+    p.degradation.cutoff_min_hz = 3000;
+    p.degradation.cutoff_max_hz = 8000;
+    LilyDatasetWriter *w = NULL;
+    tt_ok(ctx, lily_dataset_writer_open(ctx, dir, &p, &w));
+    size_t n = (size_t)(seconds * LILY_SAMPLE_RATE);
+    float *x = g_new(float, n);
+    for (int s = 0; s < sources; s++) {
+        double f0 = 110.0 * pow(2.0, (double)lily_philox_uniform(seed, 1000 + (uint64_t)s, 0) * 3.0);
+        double vib = 2.0 + 4.0 * lily_philox_uniform(seed, 1000 + (uint64_t)s, 1);
+        for (size_t i = 0; i < n; i++) {
+            double tt = (double)i / LILY_SAMPLE_RATE, v = 0.0;
+            double ph = 2.0 * G_PI * f0 * (tt + 0.002 * sin(2.0 * G_PI * vib * tt) / vib);
+            for (int h = 1; h <= 24 && h * f0 < 22000.0; h++) v += sin(h * ph) / h;
+            double noise = 2.0 * lily_philox_uniform(seed, 2000 + (uint64_t)s, i) - 1.0;
+            x[i] = (float)(0.25 * v * (0.6 + 0.4 * sin(2.0 * G_PI * 0.7 * tt)) + 0.01 * noise);
+        }
+        char uri[64];
+        snprintf(uri, sizeof uri, "synthetic://tone-%d", s);
+        int done = 0;
+        tt_ok(ctx, lily_dataset_writer_begin_source(w, uri, NULL, &done));
+        tt_ok(ctx, lily_dataset_writer_push(w, x, n));
+        tt_ok(ctx, lily_dataset_writer_end_source(w));
+    }
+    g_free(x);
+    tt_ok(ctx, lily_dataset_writer_close(w));
 }

@@ -10,6 +10,8 @@
 #ifndef LILY_TESTS_TRAIN_TEST_H
 #define LILY_TESTS_TRAIN_TEST_H
 
+#include <lily/dataset.h>
+
 #include "common/test-util.h"
 #include "core/context.h"
 #include "models/model.h"
@@ -49,4 +51,12 @@ void tt_check_grads(const char *what, const TtVar *vars, int n_vars, TtLossFn lo
 /* sum(w * y) over a device tensor, in double. */
 double tt_dot(LilyContext *ctx, const LilyTensor *y, const float *w);
 
+
+
+/* A dataset of `sources` synthetic sources (harmonic tones with vibrato and a little noise,
+ * `seconds` long each) cut into segments of segment_seconds (a multiple of 0.64), with
+ * AudioSR's random low-pass (cutoff 3-8 kHz) as the low side, written with the engine's
+ * dataset writer into dir. About a quarter of the sources go to validation. */
+void tt_make_dataset(LilyContext *ctx, const char *dir, int sources, double seconds,
+                     double segment_seconds, uint64_t seed);
 #endif /* LILY_TESTS_TRAIN_TEST_H */

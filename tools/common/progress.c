@@ -155,6 +155,11 @@ void lily_cli_progress_update(LilyCliProgress *p, uint64_t done)
     }
 }
 
+void lily_cli_progress_set_label(LilyCliProgress *p, const char *label)
+{
+    if (p) snprintf(p->label, sizeof p->label, "%s", label ? label : "");
+}
+
 void lily_cli_progress_finish(LilyCliProgress *p)
 {
     if (!p) return;

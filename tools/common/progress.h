@@ -18,6 +18,8 @@ typedef struct LilyCliProgress LilyCliProgress;
 /* Starts a bar; NULL on allocation failure (every function accepts NULL). */
 LilyCliProgress *lily_cli_progress_new(const char *label, uint64_t total, unsigned flags);
 void lily_cli_progress_update(LilyCliProgress *p, uint64_t done);
+/* Replaces the label (e.g. to show a running loss); shown at the next redraw. */
+void lily_cli_progress_set_label(LilyCliProgress *p, const char *label);
 /* Prints the final line (amount, time, rate) and frees p. */
 void lily_cli_progress_finish(LilyCliProgress *p);
 
