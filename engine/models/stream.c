@@ -348,9 +348,9 @@ size_t lily_diffuser_pull(LilyDiffuser *d, float *mel, float *cond, float *src, 
                           size_t *n_valid)
 {
     size_t f = (size_t)d->out_final < max_frames ? (size_t)d->out_final : max_frames;
-    if (mel) memcpy(mel, fifo_at(&d->omel, 0), f * NM * sizeof(float));
-    if (cond) memcpy(cond, fifo_at(&d->ocond, 0), f * HOP * sizeof(float));
-    if (src) memcpy(src, fifo_at(&d->osrc, 0), f * HOP * sizeof(float));
+    if (f > 0 && mel) memcpy(mel, fifo_at(&d->omel, 0), f * NM * sizeof(float));
+    if (f > 0 && cond) memcpy(cond, fifo_at(&d->ocond, 0), f * HOP * sizeof(float));
+    if (f > 0 && src) memcpy(src, fifo_at(&d->osrc, 0), f * HOP * sizeof(float));
     if (n_valid) {
         int64_t v = d->total - d->out_start * HOP;
         if (v < 0) v = 0;
@@ -525,6 +525,7 @@ size_t lily_vocoder_stream_ready(const LilyVocoderStream *v)
 size_t lily_vocoder_stream_pull(LilyVocoderStream *v, float *out, size_t max_samples)
 {
     size_t n = v->out.len < max_samples ? v->out.len : max_samples;
+    if (n == 0) return 0;
     memcpy(out, fifo_at(&v->out, 0), n * sizeof(float));
     fifo_drop(&v->out, n);
     v->out_emitted += (int64_t)n;

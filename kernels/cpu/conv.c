@@ -2,12 +2,15 @@
  * backward (see conv.h; PyTorch's Conv1d/Conv2d/ConvTranspose1d with groups = 1).
  *
  * Every product goes through one path: build (once per shape, cached in the handle) a oneDNN
- * primitive whose memory layouts are either the caller's plain ones or `any` (oneDNN's blocked
- * choice, e.g. nChw16c), then reorder whatever differs from the caller's layout around the
- * call. Weights are reordered once when the caller stamped them immutable (the handle's weight
- * cache). ConvTranspose maps to oneDNN's deconvolution, whose weights are logically
- * [O, C, K]; PyTorch stores [C, O, K], which is just another stride order (oneDNN "iow").
- * oneDNN counts dilation from 0 (0 = dense), PyTorch from 1. */
+ * primitive whose memory layouts are either the caller's plain ones or `any` (oneDNN's choice:
+ * channels-last acdb / acb for the brgconv kernels it picks here), then reorder whatever
+ * differs from the caller's layout around the call. want_blocked() holds the measured choice
+ * between the two. Weights are reordered once when the caller stamped them immutable (the
+ * handle's weight cache). ConvTranspose maps to oneDNN's deconvolution, whose weights are
+ * logically [O, C, K]; PyTorch stores [C, O, K], which is just another stride order (oneDNN
+ * "iow"). oneDNN counts dilation from 0 (0 = dense), PyTorch from 1. Where oneDNN has no bf16
+ * kernel (CPUs without AVX-512) a bf16 product runs as f32 on bf16-rounded operands, which
+ * gives the same products (bf16 x bf16 is exact in f32). Backward runs in f32 only. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -243,17 +246,23 @@ static int conv_build(LilyCpuDnn *h, const LilyCpuConvShape *s, const ConvKey *k
 
 /* oneDNN's preferred layouts for these convolutions are channels-last (acdb / acb, found by
  * `any`), so the blocked policy pays a reorder of the input and of the output around each
- * call; its brgconv kernels still win by 15-50 % on every 3x3 and k >= 3 1-D shape of the VAE,
- * UNet and vocoder (bench-ops). Plain NCHW wins where the product is a GEMM over contiguous
- * spatial rows anyway: 1x1 kernels, a single input channel, and the transposed convolutions
- * (oneDNN runs deconvolution as a backward-data gemm there). */
-static int want_blocked(LilyCpuDnn *h, const LilyCpuConvShape *s)
+ * call; its brgconv kernels still win by 15-50 % on the 3x3 shapes of the VAE and
+ * UNet (bench-ops). Plain NCHW wins where the product is a GEMM over contiguous
+ * spatial rows anyway (1x1 kernels, a single input channel), for the transposed convolutions
+ * (oneDNN runs deconvolution as a backward-data gemm there), and for f32 on tiny maps (the
+ * UNet's 16x4 level: 177 against 100 GFLOP/s per core). */
+static int want_blocked(LilyCpuDnn *h, const LilyCpuConvShape *s, int cdt)
 {
     int policy = lily_cpu_dnn_layout(h);
     if (policy == LILY_CPU_LAYOUT_BLOCKED) return 1;
     if (policy == LILY_CPU_LAYOUT_PLAIN) return 0;
-    if (s->transposed || s->c == 1) return 0;
-    if (s->k[1] == 1 && (s->nd == 1 || s->k[0] == 1)) return 0;
+    /* 1-D: blocked (brgconv) primitives for long sequences cost ~0.3 s and ~120 MB each to
+     * create, against milliseconds for the plain ones, and are not faster at these widths
+     * (measured: tiny vocoder 94 s / 7.7 GB blocked, 0.6 s / 58 MB plain) */
+    if (s->transposed || s->c == 1 || s->nd == 1) return 0;
+    if (s->k[1] == 1 && s->k[0] == 1) return 0;
+    int64_t pixels = s->nd == 2 ? s->out[0] * s->out[1] : s->out[1];
+    if (cdt == LILY_KDT_F32 && pixels < 128) return 0;
     return 1;
 }
 
@@ -344,8 +353,10 @@ static int run(LilyCpuDnn *h, ConvPrim *cp, int n, const int *arg_ids, const dnn
 int lily_cpu_conv_forward(LilyCpuDnn *h, const LilyCpuConvShape *s, const float *x, const void *w,
                           int wdt, uint64_t w_stamp, const float *b, float *y)
 {
+    /* before any primitive is created: oneDNN sizes its thread partition at creation */
+    lily_cpu_dnn_use_threads(h);
     int cdt = wdt == LILY_KDT_BF16 ? LILY_KDT_BF16 : LILY_KDT_F32; /* f16 computes in f32 */
-    int blocked = want_blocked(h, s);
+    int blocked = want_blocked(h, s, cdt);
     ConvPrim *cp;
     int rc = conv_get(h, s, CONV_FWD, cdt, b != NULL, blocked, &cp);
     const float *xin = x;
@@ -395,6 +406,7 @@ int lily_cpu_conv_backward(LilyCpuDnn *h, const LilyCpuConvShape *s, const float
 {
     int rc = LILY_CPU_OK;
     ConvPrim *cp;
+    lily_cpu_dnn_use_threads(h);
     if (dx) {
         rc = conv_get(h, s, CONV_BWD_DATA, LILY_KDT_F32, 0, 1, &cp);
         const void *ddst = NULL, *wei = NULL;

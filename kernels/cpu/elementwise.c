@@ -4,6 +4,7 @@
 
 #include "common/half.h"
 #include "cpu/elementwise.h"
+#include "cpu/simd.h"
 
 #define PAR_MIN 65536
 

@@ -4,7 +4,8 @@
  * immutable weights can live in the primitive's preferred (packed) layout, reordered once.
  * Mutable weights (stamp 0, training) stay in the caller's [N, K] layout, which oneDNN reads
  * as the transposed [K, N] operand. bf16 weights: the input is rounded to bf16 here and the
- * primitive accumulates in f32 (oneDNN's avx512_core_bf16 kernels). Backward and the batched
+ * primitive accumulates in f32 (oneDNN's avx512_core_bf16 kernels; without AVX-512 the same
+ * products run in f32 on bf16-rounded operands, as in conv.c). Backward and the batched
  * product use dnnl_sgemm (row-major BLAS semantics). */
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +111,7 @@ int lily_cpu_linear_forward(LilyCpuDnn *h, int64_t M, int64_t K, int64_t N, cons
     key.K = K;
     key.N = N;
     LinPrim *lp = NULL;
+    lily_cpu_dnn_use_threads(h); /* before creation: oneDNN sizes its partition then */
     int rc = lin_get(h, &key, &lp);
     int emulate = 0;
     if (rc == LILY_CPU_ERR_UNSUPPORTED && key.wdt == LILY_KDT_BF16) {

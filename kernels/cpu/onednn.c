@@ -317,6 +317,7 @@ static int reorder(LilyCpuDnn *h, const dnnl_memory_desc_t *src_md, const void *
 {
     int64_t key[1 + 2 * MD_SIG_MAX];
     size_t n = 0;
+    lily_cpu_dnn_use_threads(h);
     key[n++] = add ? 0x41444452 : 0x52454f52; /* "ADDR" / "REOR" */
     n += md_sig(src_md, key + n);
     n += md_sig(dst_md, key + n);

@@ -63,7 +63,8 @@ int lily_cpu_dnn_exec(LilyCpuDnn *h, dnnl_primitive_t prim, int nargs, const dnn
 enum { LILY_CPU_LAYOUT_AUTO = 0, LILY_CPU_LAYOUT_BLOCKED = 1, LILY_CPU_LAYOUT_PLAIN = 2 };
 void lily_cpu_dnn_set_layout(LilyCpuDnn *h, int policy);
 int lily_cpu_dnn_layout(const LilyCpuDnn *h);
-/* Sets the calling thread's OpenMP thread count to the handle's (before a gemm call). */
+/* Sets the calling thread's OpenMP thread count to the handle's. Needed before a primitive is
+ * CREATED (oneDNN fixes its work partition then) as well as before gemm calls. */
 void lily_cpu_dnn_use_threads(const LilyCpuDnn *h);
 /* Makes `md` plain row-major of the given dims and type. */
 int lily_cpu_md_plain(LilyCpuDnn *h, dnnl_memory_desc_t *md, int ndims, const int64_t *dims,
