@@ -81,9 +81,10 @@ static char *read_text(const char *path)
 typedef struct Log {
     char path[4200], png[4200];
     FILE *f;
-    double *step, *loss, *vstep, *vloss;
+    double *step, *loss, *vstep, *vloss; /* the plotted series */
     int n, cap, vn, vcap;
     int header_done;
+    int plot_col; /* CSV column of the plotted training value (4: loss_avg; 5: the vocoder's mel_l1) */
 } Log;
 
 static void push(double **a, double **b, int *n, int *cap, double x, double y)
@@ -130,7 +131,7 @@ static int log_open(Log *lg, const char *dir, int64_t upto, int resuming)
             }
             /* step,epoch,lr,loss,loss_avg,...,val_loss,val_lsd,val_lsd_input */
             long long step = strtoll(ln, NULL, 10);
-            if (step > upto) continue;
+            if (step > upto || (step == 0 && upto == 0)) continue; /* step 0: the baseline row */
             fprintf(f, "%s\n", ln);
             char *cols[32];
             int nc = 0;
@@ -142,7 +143,8 @@ static int log_open(Log *lg, const char *dir, int64_t upto, int resuming)
                 p = c + 1;
             }
             if (nc >= 8) {
-                if (cols[4][0]) push(&lg->step, &lg->loss, &lg->n, &lg->cap, (double)step, atof(cols[4]));
+                if (cols[lg->plot_col][0])
+                    push(&lg->step, &lg->loss, &lg->n, &lg->cap, (double)step, atof(cols[lg->plot_col]));
                 if (cols[nc - 3][0]) push(&lg->vstep, &lg->vloss, &lg->vn, &lg->vcap, (double)step, atof(cols[nc - 3]));
             }
         }
@@ -156,7 +158,8 @@ static int log_open(Log *lg, const char *dir, int64_t upto, int resuming)
     return 0;
 }
 
-static void log_row(Log *lg, const LilyTrainStepInfo *in, double loss_avg, double sec, const LilyValidationInfo *v)
+static void log_row(Log *lg, const LilyTrainStepInfo *in, double loss_avg, double plotted, double sec,
+                    const LilyValidationInfo *v)
 {
     if (!lg->header_done) {
         fprintf(lg->f, "step,epoch,lr,loss,loss_avg");
@@ -170,14 +173,32 @@ static void log_row(Log *lg, const LilyTrainStepInfo *in, double loss_avg, doubl
     if (v) fprintf(lg->f, ",%.9g,%.6g,%.6g\n", v->loss, v->lsd, v->lsd_input);
     else fprintf(lg->f, ",,,\n");
     fflush(lg->f);
-    push(&lg->step, &lg->loss, &lg->n, &lg->cap, (double)in->step, loss_avg);
+    push(&lg->step, &lg->loss, &lg->n, &lg->cap, (double)in->step, plotted);
     if (v) push(&lg->vstep, &lg->vloss, &lg->vn, &lg->vcap, (double)in->step, v->loss);
 }
 
+/* The validation before the first step (a baseline): a row with the validation columns only. */
+static void log_baseline(Log *lg, const LilyValidationInfo *v, const char *const *part_names, int n_parts)
+{
+    if (!lg->header_done) {
+        fprintf(lg->f, "step,epoch,lr,loss,loss_avg");
+        for (int i = 0; i < n_parts; i++) fprintf(lg->f, ",%s", part_names[i]);
+        fprintf(lg->f, ",grad_norm,sec_per_step,val_loss,val_lsd,val_lsd_input\n");
+        lg->header_done = 1;
+    }
+    fprintf(lg->f, "0,0,,,");
+    for (int i = 0; i < n_parts; i++) fprintf(lg->f, ",");
+    fprintf(lg->f, ",,,%.9g,%.6g,%.6g\n", v->loss, v->lsd, v->lsd_input);
+    fflush(lg->f);
+    push(&lg->vstep, &lg->vloss, &lg->vn, &lg->vcap, 0.0, v->loss);
+}
+
+/* The training curve is the stage's loss averaged since the previous row, except for the
+ * vocoder, whose loss mixes GAN terms: there it is the mel L1, in the validation loss's units. */
 static void log_plot(LilyContext *ctx, Log *lg, const char *stage)
 {
     char label[64];
-    snprintf(label, sizeof label, "%s loss (train)", stage);
+    snprintf(label, sizeof label, lg->plot_col == 5 ? "mel l1 (train)" : "%s loss (train)", stage);
     LilyPlotSeries s[2] = {{lg->step, lg->loss, lg->n, 0x1f5fbf, label},
                            {lg->vstep, lg->vloss, lg->vn, 0xd0501a, "validation"}};
     if (lily_plot_png(ctx, lg->png, s, 2, "step", "loss") != LILY_OK)
@@ -307,13 +328,14 @@ int main(int argc, char **argv)
     }
     free(config_text);
     const char *stage_name = lily_train_stage_name(cfg.train.stage);
-    Log lg = {0};
+    Log lg = {.plot_col = cfg.train.stage == LILY_TRAIN_STAGE_VOCODER ? 5 : 4};
     if (log_open(&lg, lily_trainer_out_dir(tr), lily_trainer_steps_done(tr), resume != NULL) != 0) {
         fprintf(stderr, "lily-train: cannot write %s/log.csv: %s\n", lily_trainer_out_dir(tr), strerror(errno));
         lily_trainer_free(tr);
         lily_context_free(ctx);
         return 1;
     }
+    if (lg.n || lg.vn) log_plot(ctx, &lg, stage_name);
     Hook hook = {0};
     const char *hk = getenv("LILY_TRAIN_KILL_DURING_CHECKPOINT");
     if (hk && sscanf(hk, "%d:%" SCNu64, &hook.at, &hook.bytes) != 2) hook.at = 0;
@@ -328,11 +350,26 @@ int main(int argc, char **argv)
     LilyCliProgress *bar = lily_cli_progress_new("train", (uint64_t)tc->max_steps, quiet ? LILY_CLI_PROGRESS_QUIET : 0);
     lily_cli_progress_update(bar, (uint64_t)start);
     int rc = 0;
-    double window = 0.0, t_window = now();
-    int64_t in_window = 0;
     int64_t end = tc->max_steps;
     if (stop_at >= 0 && stop_at < end) end = stop_at;
-    while (lily_trainer_steps_done(tr) < end && !interrupted) {
+    if (start == 0 && tc->validate_every > 0 && end > 0) {
+        /* a baseline before any update, so the curve starts where the model does */
+        LilyValidationInfo v0;
+        static const char *const parts[3][4] = {{"mse"}, {"rec_l1", "kl"}, {"mel_l1", "gen_adv", "feature_match", "disc"}};
+        static const int n_parts[3] = {1, 2, 4};
+        if (lily_trainer_validate(tr, &v0) != LILY_OK) {
+            fprintf(stderr, "lily-train: validation: %s\n", lily_context_error(ctx));
+            rc = 1;
+        } else {
+            if (!quiet)
+                fprintf(stderr, "lily-train: step 0: validation loss %.5g, LSD %.4f (input %.4f) on %" PRId64
+                        " %ssegments\n", v0.loss, v0.lsd, v0.lsd_input, v0.items, v0.on_train ? "training " : "");
+            log_baseline(&lg, &v0, parts[cfg.train.stage], n_parts[cfg.train.stage]);
+        }
+    }
+    double window = 0.0, window_plot = 0.0, t_window = now();
+    int64_t in_window = 0;
+    while (rc == 0 && lily_trainer_steps_done(tr) < end && !interrupted) {
         LilyTrainStepInfo info;
         if (lily_trainer_step(tr, &info) != LILY_OK) {
             fprintf(stderr, "\nlily-train: %s\n", lily_context_error(ctx));
@@ -340,6 +377,7 @@ int main(int argc, char **argv)
             break;
         }
         window += info.loss;
+        window_plot += lg.plot_col == 5 ? info.parts[0] : info.loss;
         in_window++;
         char label[64];
         snprintf(label, sizeof label, "%s loss %.4g", stage_name, info.loss);
@@ -362,9 +400,10 @@ int main(int argc, char **argv)
         }
         if (do_log) {
             double sec = (now() - t_window) / (double)(in_window ? in_window : 1);
-            log_row(&lg, &info, window / (double)(in_window ? in_window : 1), sec, do_val ? &vi : NULL);
+            double k = (double)(in_window ? in_window : 1);
+            log_row(&lg, &info, window / k, window_plot / k, sec, do_val ? &vi : NULL);
             log_plot(ctx, &lg, stage_name);
-            window = 0.0;
+            window = window_plot = 0.0;
             in_window = 0;
             t_window = now();
         }

@@ -15,16 +15,26 @@
 #include "backend/backend.h"
 #include "core/context.h"
 #include "models/model.h"
+#include "weights/arch.h"
 #include "weights/weights.h"
+
+/* Where a parameter's values come from: a tensor of a file, or the deterministic random
+ * initialisation of an architecture tensor (lily_model_new_random). */
+typedef struct Source {
+    const LilyWeight *w;
+    const LilyArchTensor *a;
+} Source;
 
 typedef struct Builder {
     LilyContext *ctx;
     LilyModel *m;
-    const LilyWeights *w;
+    const LilyWeights *w;   /* NULL: random weights from `arch` */
+    const LilyArch *arch;
+    uint64_t seed;
     LilyPrecision precision;
     char prefix[256];
     LilyStatus st;
-    const LilyWeight **src; /* parallel to m->params: where each parameter's bytes come from */
+    Source *src;            /* parallel to m->params */
 } Builder;
 
 static void set_prefix(Builder *b, const char *fmt, ...) LILY_PRINTF(2, 3);
@@ -36,6 +46,9 @@ static void set_prefix(Builder *b, const char *fmt, ...)
     va_end(ap);
 }
 
+static LilyTensor *add_param(Builder *b, const char *full, bool matrix, int ndim,
+                             const int64_t *shape, Source src);
+
 /* Looks up prefix + name, checks its shape, registers it. NULL (and b->st set) on failure;
  * once an error is recorded every later call returns NULL at once. */
 static LilyTensor *param(Builder *b, const char *name, bool matrix, int ndim, const int64_t *shape)
@@ -43,9 +56,21 @@ static LilyTensor *param(Builder *b, const char *name, bool matrix, int ndim, co
     if (b->st != LILY_OK) return NULL;
     char full[512];
     snprintf(full, sizeof full, "%s%s", b->prefix, name);
-    const LilyWeight *wt = lily_weights_find(b->w, full);
     char want[96], got[96];
     lily_dims_str(shape, ndim, want, sizeof want);
+    if (!b->w) {
+        int ai = lily_arch_find(b->arch, full);
+        const LilyArchTensor *at = ai >= 0 ? &b->arch->t[ai] : NULL;
+        bool same = at && at->ndim == ndim;
+        for (int i = 0; same && i < ndim; i++) same = at->shape[i] == shape[i];
+        if (!same) {
+            b->st = lily_error(b->ctx, LILY_ERR_INTERNAL, "model: '%s' (%s) disagrees with the "
+                               "architecture enumeration", full, want);
+            return NULL;
+        }
+        return add_param(b, full, matrix, ndim, shape, (Source){NULL, at});
+    }
+    const LilyWeight *wt = lily_weights_find(b->w, full);
     if (!wt) {
         b->st = lily_error(b->ctx, LILY_ERR_SHAPE,
                            "%s: tensor '%s' (%s) is missing: the file does not hold this model "
@@ -70,6 +95,12 @@ static LilyTensor *param(Builder *b, const char *name, bool matrix, int ndim, co
                            lily_dtype_name(wt->dtype));
         return NULL;
     }
+    return add_param(b, full, matrix, ndim, shape, (Source){wt, NULL});
+}
+
+static LilyTensor *add_param(Builder *b, const char *full, bool matrix, int ndim,
+                             const int64_t *shape, Source src)
+{
     LilyModel *m = b->m;
     if (m->n_params == m->cap_params) {
         b->st = lily_error(b->ctx, LILY_ERR_INTERNAL, "model: parameter table full at '%s'", full);
@@ -86,7 +117,7 @@ static LilyTensor *param(Builder *b, const char *name, bool matrix, int ndim, co
     if (matrix && b->precision == LILY_PRECISION_F16) dt = LILY_DTYPE_F16;
     p->t = lily_tensor_make(NULL, dt, m->device, ndim, shape);
     p->matrix = matrix;
-    b->src[m->n_params] = wt;
+    b->src[m->n_params] = src;
     m->n_params++;
     return &p->t;
 }
@@ -513,7 +544,8 @@ static uint64_t mix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
-static LilyStatus upload_params(LilyContext *ctx, LilyModel *m, const LilyWeight **src)
+static LilyStatus upload_params(LilyContext *ctx, LilyModel *m, const Source *src,
+                                const LilyModelConfig *cfg, uint64_t seed)
 {
     size_t total = 0;
     for (int i = 0; i < m->n_params; i++)
@@ -538,14 +570,18 @@ static LilyStatus upload_params(LilyContext *ctx, LilyModel *m, const LilyWeight
     LilyStatus st = LILY_OK;
     for (int i = 0; i < m->n_params && st == LILY_OK; i++) {
         LilyParam *p = &m->params[i];
-        const LilyWeight *w = src[i];
         size_t n = (size_t)lily_tensor_numel(&p->t);
         size_t bytes = lily_tensor_nbytes(&p->t);
         p->t.data = (char *)m->memory + off;
         p->t.stamp = mix64(salt + (uint64_t)i + 1) | 1u;
         off += (bytes + 255) / 256 * 256;
-        const void *host = w->data;
-        if (w->dtype != p->t.dtype) {
+        const void *host = NULL;
+        LilyDType sdt = LILY_DTYPE_F32;
+        if (src[i].w) {
+            host = src[i].w->data;
+            sdt = src[i].w->dtype;
+        }
+        if (!src[i].w || sdt != p->t.dtype) {
             if (bytes > staging_cap) {
                 free(staging);
                 staging = malloc(bytes);
@@ -555,14 +591,33 @@ static LilyStatus upload_params(LilyContext *ctx, LilyModel *m, const LilyWeight
                     break;
                 }
             }
-            /* convert through f32 */
+            /* generate, or convert through f32 (random values are written as f32 first,
+             * at the end of the staging buffer's f32 view, then narrowed in place) */
+            if (!src[i].w) {
+                if (p->t.dtype == LILY_DTYPE_F32) {
+                    lily_arch_random_values(src[i].a, cfg, seed, 0, n, staging);
+                    host = staging;
+                    st = be->ops->upload(ctx, p->t.data, host, bytes);
+                    continue;
+                }
+            }
+            float *gen = NULL;
+            if (!src[i].w) {
+                gen = malloc(n * sizeof(float));
+                if (!gen) {
+                    st = lily_error(ctx, LILY_ERR_NO_MEMORY, "out of host memory for '%s'", p->name);
+                    break;
+                }
+                lily_arch_random_values(src[i].a, cfg, seed, 0, n, gen);
+            }
             for (size_t k = 0; k < n; k++) {
                 float f;
-                if (w->dtype == LILY_DTYPE_F32) memcpy(&f, (const char *)w->data + 4 * k, 4);
+                if (gen) f = gen[k];
+                else if (sdt == LILY_DTYPE_F32) memcpy(&f, (const char *)host + 4 * k, 4);
                 else {
                     uint16_t h;
-                    memcpy(&h, (const char *)w->data + 2 * k, 2);
-                    f = w->dtype == LILY_DTYPE_BF16 ? lily_bf16_to_f32(h) : lily_f16_to_f32(h);
+                    memcpy(&h, (const char *)host + 2 * k, 2);
+                    f = sdt == LILY_DTYPE_BF16 ? lily_bf16_to_f32(h) : lily_f16_to_f32(h);
                 }
                 if (p->t.dtype == LILY_DTYPE_F32) memcpy((char *)staging + 4 * k, &f, 4);
                 else {
@@ -570,6 +625,7 @@ static LilyStatus upload_params(LilyContext *ctx, LilyModel *m, const LilyWeight
                     memcpy((char *)staging + 2 * k, &h, 2);
                 }
             }
+            free(gen);
             host = staging;
         }
         st = be->ops->upload(ctx, p->t.data, host, bytes);
@@ -578,8 +634,9 @@ static LilyStatus upload_params(LilyContext *ctx, LilyModel *m, const LilyWeight
     return st;
 }
 
-LilyStatus lily_model_build(LilyContext *ctx, const char *path, const LilyModelConfig *cfg,
-                            const LilyWeights *w, LilyPrecision precision, LilyModel **out)
+static LilyStatus build(LilyContext *ctx, const char *path, const LilyModelConfig *cfg,
+                        const LilyWeights *w, const LilyArch *arch, uint64_t seed,
+                        LilyPrecision precision, LilyModel **out)
 {
     *out = NULL;
     if (precision == LILY_PRECISION_F16 && ctx->backend->kind == LILY_DEVICE_CPU)
@@ -593,15 +650,16 @@ LilyStatus lily_model_build(LilyContext *ctx, const char *path, const LilyModelC
     m->device = ctx->backend->kind;
     m->device_index = ctx->backend->index;
     m->path = strdup(path ? path : "");
-    m->cap_params = lily_weights_count(w) + 1;
+    m->cap_params = (w ? lily_weights_count(w) : arch->n) + 1;
     m->params = calloc((size_t)m->cap_params, sizeof *m->params);
-    const LilyWeight **src = calloc((size_t)m->cap_params, sizeof *src);
+    Source *src = calloc((size_t)m->cap_params, sizeof *src);
     LilyStatus st = LILY_OK;
     if (!m->params || !src || !m->path) {
         st = lily_error(ctx, LILY_ERR_NO_MEMORY, "out of memory");
         goto fail;
     }
-    Builder b = {.ctx = ctx, .m = m, .w = w, .precision = precision, .st = LILY_OK, .src = src};
+    Builder b = {.ctx = ctx, .m = m, .w = w, .arch = arch, .seed = seed, .precision = precision,
+                 .st = LILY_OK, .src = src};
     /* Required for enhancement: UNet, condition encoder, decoder, vocoder. The first-stage
      * encoder is optional (training only): try it and roll back if absent. */
     build_unet(&b, &m->unet, &cfg->unet);
@@ -621,10 +679,13 @@ LilyStatus lily_model_build(LilyContext *ctx, const char *path, const LilyModelC
         ctx->error[0] = '\0';
         lily_log(ctx, LILY_LOG_DEBUG, "%s: no first-stage encoder (fine for enhancement)", path);
     }
-    const LilyWeight *sf = lily_weights_find(w, "scale_factor");
-    if (sf && sf->dtype == LILY_DTYPE_F32 && sf->nbytes == 4) memcpy(&m->cfg.diffusion.scale_factor, sf->data, 4);
+    if (w) {
+        const LilyWeight *sf = lily_weights_find(w, "scale_factor");
+        if (sf && sf->dtype == LILY_DTYPE_F32 && sf->nbytes == 4)
+            memcpy(&m->cfg.diffusion.scale_factor, sf->data, 4);
+    }
     LILY_CHECK(st, build_schedule(ctx, m), fail);
-    LILY_CHECK(st, upload_params(ctx, m, src), fail);
+    LILY_CHECK(st, upload_params(ctx, m, src, cfg, seed), fail);
     free(src);
     lily_log(ctx, LILY_LOG_INFO, "model %s: %d tensors, %.1f MiB on %s, precision %s, scale_factor %g",
              path, m->n_params, m->memory_bytes / 1048576.0, lily_device_name(m->device),
@@ -634,6 +695,26 @@ LilyStatus lily_model_build(LilyContext *ctx, const char *path, const LilyModelC
 fail:
     free(src);
     lily_model_unref(m);
+    return st;
+}
+
+LilyStatus lily_model_build(LilyContext *ctx, const char *path, const LilyModelConfig *cfg,
+                            const LilyWeights *w, LilyPrecision precision, LilyModel **out)
+{
+    return build(ctx, path, cfg, w, NULL, 0, precision, out);
+}
+
+LilyStatus lily_model_new_random(LilyContext *ctx, const LilyModelConfig *cfg, uint64_t seed,
+                                 LilyPrecision precision, LilyModel **out)
+{
+    *out = NULL;
+    LILY_TRY(lily_model_config_validate(ctx, cfg));
+    LilyArch arch;
+    LILY_TRY(lily_arch_build(ctx, cfg, 0, &arch));
+    char name[64];
+    snprintf(name, sizeof name, "random:%llu", (unsigned long long)seed);
+    LilyStatus st = build(ctx, name, cfg, NULL, &arch, seed, precision, out);
+    lily_arch_free(&arch);
     return st;
 }
 

@@ -205,6 +205,11 @@ LilyStatus lily_model_build(LilyContext *ctx, const char *path, const LilyModelC
                             const LilyWeights *w, LilyPrecision precision,
                             LilyModel **out);
 
+/* A model of this config with the deterministic random initialisation lily-convert --random
+ * writes (same values for the same seed), without a file: for benchmarks and tests. */
+LilyStatus lily_model_new_random(LilyContext *ctx, const LilyModelConfig *cfg, uint64_t seed,
+                                 LilyPrecision precision, LilyModel **out);
+
 /* Timestep embedding [N, dim] of integer timesteps (cos | sin order, max period 10000). */
 void lily_timestep_embedding(const int *t, int n, int dim, float *out);
 

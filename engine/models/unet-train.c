@@ -312,10 +312,13 @@ LilyStatus lily_unet_time_forward(LilyContext *ctx, const LilyParamSet *ps, cons
                                   LilyTensor *emb_silu)
 {
     LilyTensor host, temb, e1, e1s, e2;
+    LilyArenaMark hm = lily_arena_mark(&ctx->host_arena);
     LILY_TRY(lily_tensor_alloc_host(ctx, &host, LILY_DTYPE_F32, LILY_SHAPE(n, model_channels)));
     lily_timestep_embedding(t, n, model_channels, host.data);
-    LILY_TRY(lily_tensor_alloc(ctx, &temb, LILY_DTYPE_F32, LILY_SHAPE(n, model_channels)));
-    LILY_TRY(lily_tensor_upload(ctx, &temb, host.data));
+    LilyStatus st = lily_tensor_alloc(ctx, &temb, LILY_DTYPE_F32, LILY_SHAPE(n, model_channels));
+    if (st == LILY_OK) st = lily_tensor_upload(ctx, &temb, host.data);
+    lily_arena_reset(&ctx->host_arena, hm);
+    LILY_TRY(st);
     LILY_TRY(lily_t_linear(ctx, ps, &tp->l0, &u->time_embed_0, &temb, &e1));
     LILY_TRY(lily_t_unary(ctx, &tp->s0, LILY_UNARY_SILU, 0.0f, &e1, &e1s));
     LILY_TRY(lily_t_linear(ctx, ps, &tp->l2, &u->time_embed_2, &e1s, &e2));

@@ -26,8 +26,16 @@ static void power_frames(LilyRfft *r, const double *win, const float *x, size_t 
 
 LilyStatus lily_lsd(LilyContext *ctx, const float *est, const float *ref, size_t n, double *lsd)
 {
+    return lily_lsd_band(ctx, est, ref, n, 0, LILY_LSD_N_FFT / 2 + 1, lsd);
+}
+
+LilyStatus lily_lsd_band(LilyContext *ctx, const float *est, const float *ref, size_t n, int bin_lo,
+                         int bin_hi, double *lsd)
+{
     const int N = LILY_LSD_N_FFT, bins = N / 2 + 1;
     if (n == 0) return lily_error(ctx, LILY_ERR_INVALID_ARGUMENT, "lsd: empty signals");
+    if (bin_lo < 0 || bin_hi > bins || bin_lo >= bin_hi)
+        return lily_error(ctx, LILY_ERR_INVALID_ARGUMENT, "lsd: bins [%d, %d) outside [0, %d)", bin_lo, bin_hi, bins);
     int frames = (int)(1 + n / LILY_LSD_HOP);
     LilyRfft r;
     LILY_TRY(lily_rfft_init(ctx, &r, N, 0));
@@ -47,12 +55,12 @@ LilyStatus lily_lsd(LilyContext *ctx, const float *est, const float *ref, size_t
     double acc = 0.0;
     for (int f = 0; f < frames; f++) {
         double s = 0.0;
-        for (int b = 0; b < bins; b++) {
+        for (int b = bin_lo; b < bin_hi; b++) {
             size_t i = (size_t)f * bins + b;
             double d = log10((pr[i] + LILY_LSD_EPS) / (pe[i] + LILY_LSD_EPS));
             s += d * d;
         }
-        acc += sqrt(s / bins);
+        acc += sqrt(s / (bin_hi - bin_lo));
     }
     *lsd = acc / frames;
     free(win);

@@ -21,5 +21,8 @@
 
 /* est and ref are n samples each (48 kHz; the metric itself is rate-free). */
 LilyStatus lily_lsd(LilyContext *ctx, const float *est, const float *ref, size_t n, double *lsd);
+/* The same over the bins [bin_lo, bin_hi) only (e.g. the band above a cutoff: LSD-HF). */
+LilyStatus lily_lsd_band(LilyContext *ctx, const float *est, const float *ref, size_t n, int bin_lo,
+                         int bin_hi, double *lsd);
 
 #endif /* LILY_TRAIN_LSD_H */

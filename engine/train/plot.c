@@ -286,10 +286,17 @@ LilyStatus lily_plot_png(LilyContext *ctx, const char *path, const LilyPlotSerie
     /* labels and legend */
     if (x_label) text(&im, (px0 + px1 - text_width(x_label)) / 2, H - 22, x_label, axis);
     if (y_label) text(&im, 8, MT - 18 < 0 ? 0 : 4, y_label, axis);
-    int lyp = MT + 6;
+    int lyp = MT + 6, widest = 0, rows = 0;
+    for (int s = 0; s < n_series; s++)
+        if (series[s].n && series[s].label) {
+            widest = text_width(series[s].label) > widest ? text_width(series[s].label) : widest;
+            rows++;
+        }
+    /* an opaque box, so curves never run through the legend's text */
+    for (int y = lyp - 4; rows && y < lyp + 20 * rows; y++) hline(&im, px1 - 12 - widest - 40, px1 - 4, y, 0xffffff);
     for (int s = 0; s < n_series; s++) {
         if (!series[s].n || !series[s].label) continue;
-        int lx = px1 - 12 - text_width(series[s].label) - 34;
+        int lx = px1 - 12 - widest - 34;
         line(&im, lx, lyp + 6, lx + 24, lyp + 6, series[s].rgb);
         text(&im, lx + 32, lyp, series[s].label, axis);
         lyp += 20;

@@ -308,7 +308,7 @@ static LilyStatus sampler_noise(LilyContext *ctx, void *user, int k, LilyTensor 
 {
     NoiseUser *u = user;
     return lily_op_randn(ctx, noise, 1, lily_tensor_numel(noise), 0, u->seed,
-                         lily_trainer_stream(LILY_DRAW_VALID + u->batch, k, LILY_DRAW_SAMPLER));
+                         lily_trainer_stream(lily_trainer_valid_key(u->batch), k, LILY_DRAW_SAMPLER));
 }
 
 /* DDIM (eta 1, CFG at inference.guidance_scale) from validation_steps steps -> decoder ->
@@ -319,7 +319,7 @@ static LilyStatus sample_lsd(LilyTrainer *t, UnetState *s, int n, int kb, double
     LilyModel *m = t->model;
     const LilyDiffusionConfig *d = &m->cfg.diffusion;
     LilyArenaMark mk = lily_arena_mark(&ctx->arena);
-    int64_t key = LILY_DRAW_VALID + kb;
+    int64_t key = lily_trainer_valid_key(kb);
     LilyTensor mh, lvh, ml, lvl, zl, c, unc, x;
     LILY_TRY(batch_stats(t, s, t->val_split, n, &mh, &lvh, &ml, &lvl));
     LILY_TRY(posterior_sample(ctx, &ml, &lvl, t->seed, lily_trainer_stream(key, 0, LILY_DRAW_POST_LOW), &zl));
@@ -365,7 +365,7 @@ static LilyStatus unet_validate(LilyTrainer *t, LilyValidationInfo *info)
         LILY_TRY(lily_trainer_valid_batch(t, k, &n));
         if (!n) break;
         double l = 0.0;
-        LILY_TRY(diffusion_loss(t, s, t->val_split, n, LILY_DRAW_VALID + k, 0, false, 1.0, &l));
+        LILY_TRY(diffusion_loss(t, s, t->val_split, n, lily_trainer_valid_key(k), 0, false, 1.0, &l));
         loss += l * n;
         LILY_TRY(sample_lsd(t, s, n, k, &lsd, &lsd_in));
         items += n;

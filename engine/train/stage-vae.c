@@ -135,7 +135,7 @@ static LilyStatus vae_validate(LilyTrainer *t, LilyValidationInfo *info)
         LilyArenaMark mk = lily_arena_mark(&ctx->arena);
         double r, q, l;
         LilyTensor rec, recT, wave;
-        LILY_TRY(vae_loss(t, n, LILY_DRAW_VALID + k, 0, NULL, 1.0, &r, &q, &l, &rec));
+        LILY_TRY(vae_loss(t, n, lily_trainer_valid_key(k), 0, NULL, 1.0, &r, &q, &l, &rec));
         loss += l * n;
         LILY_TRY(lily_tensor_alloc(ctx, &recT, LILY_DTYPE_F32, LILY_SHAPE(n, LILY_N_MELS, t->frames)));
         LILY_TRY(lily_op_transpose(ctx, &rec, n, t->frames, LILY_N_MELS, 1, &recT));

@@ -72,9 +72,11 @@ typedef enum LilyDrawUse {
     LILY_DRAW_POST_HIGH,   /* posterior sample of the target latent */
     LILY_DRAW_POST_LOW,    /* posterior sample of the condition latent */
     LILY_DRAW_SAMPLER,     /* validation DDIM noise */
-    LILY_DRAW_VALID = 64,  /* validation draws: the step is replaced by the batch index */
 } LilyDrawUse;
 uint64_t lily_trainer_stream(int64_t step, int micro, LilyDrawUse use);
+/* The `step` argument of lily_trainer_stream for the draws of validation batch k: negative, so
+ * never a training step's, and the same at every validation (values comparable over a run). */
+static inline int64_t lily_trainer_valid_key(int k) { return -1 - (int64_t)k; }
 
 /* The next training batch into the host buffers (t->indices receives the split indices). */
 LilyStatus lily_trainer_next_batch(LilyTrainer *t);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "train/init.h"
 #include "train/lsd.h"
@@ -355,7 +356,11 @@ static LilyStatus fresh_model(LilyTrainer *t, const LilyTrainerOptions *o)
     lily_log(t->ctx, LILY_LOG_INFO, "train: random '%s' weights (seed %llu) -> %s", arch,
              (unsigned long long)t->seed, path);
     LILY_TRY(lily_train_write_random_model(t->ctx, &mc, t->seed, path));
-    return load_model(t, path);
+    LilyStatus st = load_model(t, path);
+    /* the weights are on the device now and every checkpoint holds them: the file (2.7 GB for
+     * "basic") is not kept; `lily-convert --random SEED ARCH` recreates it exactly */
+    unlink(path);
+    return st;
 }
 
 LilyStatus lily_trainer_new(LilyContext *ctx, const LilyTrainerOptions *o, LilyTrainer **out)
@@ -511,9 +516,10 @@ LilyStatus lily_trainer_step(LilyTrainer *t, LilyTrainStepInfo *info)
 {
     memset(info, 0, sizeof *info);
     info->lr = lily_trainer_lr(t);
-    LilyArenaMark m = lily_arena_mark(&t->ctx->arena);
+    LilyArenaMark m = lily_arena_mark(&t->ctx->arena), hm = lily_arena_mark(&t->ctx->host_arena);
     LilyStatus st = t->ops->step(t, info);
     lily_arena_reset(&t->ctx->arena, m);
+    lily_arena_reset(&t->ctx->host_arena, hm); /* the inference forwards stage through it */
     LILY_TRY(st);
     t->step++;
     info->step = t->step;
@@ -529,8 +535,9 @@ LilyStatus lily_trainer_validate(LilyTrainer *t, LilyValidationInfo *info)
 {
     memset(info, 0, sizeof *info);
     info->on_train = t->val_on_train;
-    LilyArenaMark m = lily_arena_mark(&t->ctx->arena);
+    LilyArenaMark m = lily_arena_mark(&t->ctx->arena), hm = lily_arena_mark(&t->ctx->host_arena);
     LilyStatus st = t->ops->validate(t, info);
     lily_arena_reset(&t->ctx->arena, m);
+    lily_arena_reset(&t->ctx->host_arena, hm);
     return st;
 }

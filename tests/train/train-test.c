@@ -167,3 +167,54 @@ void tt_make_dataset(LilyContext *ctx, const char *dir, int sources, double seco
     g_free(x);
     tt_ok(ctx, lily_dataset_writer_close(w));
 }
+
+static double stencil(const TtVar *v, int64_t i, TtLossFn loss, void *user, double h)
+{
+    float v0 = v->data[i];
+    double l[4];
+    const double off[4] = {2 * h, h, -h, -2 * h};
+    for (int j = 0; j < 4; j++) {
+        v->data[i] = (float)(v0 + off[j]);
+        l[j] = loss(user);
+    }
+    v->data[i] = v0;
+    return (-l[0] + 8 * l[1] - 8 * l[2] + l[3]) / (12 * h);
+}
+
+void tt_check_grads_pl(const char *what, const TtVar *vars, int n_vars, TtLossFn loss, void *user,
+                       double h, double tol, double floor_, int samples)
+{
+    float *an = g_new(float, samples), *nu = g_new(float, samples);
+    for (int k = 0; k < n_vars; k++) {
+        const TtVar *v = &vars[k];
+        int ns = 0, rejected = 0;
+        int64_t big = 0; /* the largest analytic gradient is the first candidate */
+        for (int64_t i = 1; i < v->n; i++)
+            if (fabsf(v->grad[i]) > fabsf(v->grad[big])) big = i;
+        for (int c = -1; c < 16 * samples && ns < samples && c < v->n; c++) {
+            int64_t i = c < 0 ? big
+                        : v->n <= 16 * samples ? c
+                                              : (int64_t)(((uint64_t)c * 2654435761u + 40503u) % (uint64_t)v->n);
+            if (c >= 0 && i == big) continue;
+            double a = stencil(v, i, loss, user, h), b = stencil(v, i, loss, user, h / 2);
+            if (fabs(a - b) > 0.5 * tol * fmax(fabs(b), floor_)) {
+                rejected++;
+                continue;
+            }
+            nu[ns] = (float)b;
+            an[ns] = v->grad[i];
+            ns++;
+        }
+        char name[160];
+        snprintf(name, sizeof name, "%s d%s (%d of %lld, %d near a kink)", what, v->name, ns,
+                 (long long)v->n, rejected);
+        g_test_message("%s", name);
+        g_assert_cmpint(ns, >=, samples < v->n ? samples : v->n);
+        double peak = 0.0;
+        for (int s2 = 0; s2 < ns; s2++) peak = fmax(peak, fabs((double)nu[s2]));
+        if (peak < floor_) lt_assert_close_abs(name, an, nu, (size_t)ns, tol * floor_);
+        else lt_assert_close_rel(name, an, nu, (size_t)ns, tol);
+    }
+    g_free(an);
+    g_free(nu);
+}

@@ -48,6 +48,13 @@ typedef double (*TtLossFn)(void *user);
  * one-channel-per-group GroupNorm removes) and the error is compared with tol * floor. */
 void tt_check_grads(const char *what, const TtVar *vars, int n_vars, TtLossFn loss, void *user,
                     double h, double tol, double floor, int samples);
+/* For losses through leaky ReLUs (piecewise linear): finite differences are meaningless where
+ * a kink lies inside the stencil, so each candidate element is differentiated with steps h
+ * and h/2 and kept only when the two agree (within tol/2 of its size, or of floor); rejected
+ * elements are replaced by others (up to 16x samples candidates), and at least `samples`
+ * elements per tensor must be kept, so a wrong gradient cannot hide behind rejections. */
+void tt_check_grads_pl(const char *what, const TtVar *vars, int n_vars, TtLossFn loss, void *user,
+                       double h, double tol, double floor, int samples);
 /* sum(w * y) over a device tensor, in double. */
 double tt_dot(LilyContext *ctx, const LilyTensor *y, const float *w);
 
