@@ -36,7 +36,7 @@ static void assert_close_rel_d(const char *name, const double *got, const double
         peak = fmax(peak, fabs(ref[i]));
     }
     const double rel = peak > 0 ? err / peak : err;
-    g_print("%-40s max|err| %.3e  rel %.3e  (rel tol %.1e, double)  worst [%zu]  %s\n", name, err,
+    g_test_message("%-40s max|err| %.3e  rel %.3e  (rel tol %.1e, double)  worst [%zu]  %s", name, err,
             rel, tol, worst, rel <= tol ? "OK" : "NOT OK");
     g_assert_cmpfloat(rel, <=, tol);
 }
@@ -90,7 +90,7 @@ static void test_sos_vs_scipy(void)
     }
     for (int f = 0; f < 4; f++) {
         const double *cs = cases.data + 4 * worst_case[f];
-        g_print("sos %-6s: worst coefficient rel err %.3e (order %d, %g Hz) (tol 1e-6)\n",
+        g_test_message("sos %-6s: worst coefficient rel err %.3e (order %d, %g Hz) (tol 1e-6)",
                 family_names[f], worst[f], (int)cs[1], cs[2]);
     }
     for (int f = 0; f < 4; f++) g_assert_cmpfloat(worst[f], <=, 1e-6);
@@ -117,7 +117,7 @@ static void test_sosfilt_zi_steady(void)
         lily_sosfilt(&sos, x, 64, zi);
         double err = 0;
         for (int i = 0; i < 64; i++) err = fmax(err, fabs(x[i] - 0.7 * dc));
-        g_print("%-6s order 7: steady-state deviation %.3e (tol 1e-12)\n", family_names[fam], err);
+        g_test_message("%-6s order 7: steady-state deviation %.3e (tol 1e-12)", family_names[fam], err);
         g_assert_cmpfloat(err, <=, 1e-12);
     }
     lily_context_free(ctx);
@@ -229,7 +229,7 @@ static void test_lowpass_ref_a(void)
     const double t0 = now_s();
     g_assert_cmpint(lily_lowpass(ctx, wav.data, n, 48000, 7781.25, LILY_FILTER_ELLIP, 8, y), ==,
                     LILY_OK);
-    g_print("lowpass of %.2f s took %.3f s\n", n / 48000.0, now_s() - t0);
+    g_test_message("lowpass of %.2f s took %.3f s", n / 48000.0, now_s() - t0);
     lt_assert_close_rel("waveform_lowpass (ellip 8, 7781.25 Hz)", y, ref.data, n, 1e-5);
     g_free(y);
     lily_npy_free(&wav);
@@ -310,7 +310,7 @@ static void test_lowpass_long_input(void)
     const double t0 = now_s();
     g_assert_cmpint(lily_lowpass(ctx, x, n, 48000, 3727.0, LILY_FILTER_BESSEL, 8, x), ==, LILY_OK);
     const double dt = now_s() - t0;
-    g_print("lowpass (bessel 8 at 3727 Hz) of 60 s: %.2f s, %.0fx real time\n", dt, 60.0 / dt);
+    g_test_message("lowpass (bessel 8 at 3727 Hz) of 60 s: %.2f s, %.0fx real time", dt, 60.0 / dt);
     double peak = 0;
     for (size_t i = 0; i < n; i++) {
         g_assert_true(isfinite(x[i]));

@@ -35,7 +35,7 @@ static void test_filterbank(void)
     }
     size_t n_nonzero = 0;
     for (size_t i = 0; i < (size_t)NM * LILY_MEL_BINS; i++) n_nonzero += fb[i] != 0.0f;
-    g_print("filterbank: %zu non-zero weights (librosa %lld)\n", n_nonzero, (long long)nz.shape[0]);
+    g_test_message("filterbank: %zu non-zero weights (librosa %lld)", n_nonzero, (long long)nz.shape[0]);
     g_assert_cmpuint(n_nonzero, ==, (size_t)nz.shape[0]);
     lt_assert_close_rel("mel filterbank vs librosa", fb, want, (size_t)NM * LILY_MEL_BINS, 1e-6);
     g_free(want);
@@ -74,8 +74,8 @@ static void test_ref_a_mel(void)
 
     double fr = worst_frame_rel(mag, mag_ref.data, frames, NB);
     LtErr e = lt_compare(mag, mag_ref.data, frames * NB);
-    g_print("stft_mag: max|err| %.3e (rel to global peak %.3e), worst per-frame rel %.3e "
-            "(tol 1e-4)\n", e.max_abs, e.rel, fr);
+    g_test_message("stft_mag: max|err| %.3e (rel to global peak %.3e), worst per-frame rel %.3e "
+                   "(tol 1e-4)", e.max_abs, e.rel, fr);
     g_assert_cmpfloat(fr, <=, 1e-4);
 
     lt_assert_close_abs("log_mel_spec (abs)", mel, mel_ref.data, frames * NM, 1e-2);
@@ -88,7 +88,7 @@ static void test_ref_a_mel(void)
         double d = fabs((double)mel[i] - ref[i]);
         if (d > loud) loud = d;
     }
-    g_print("log_mel_spec where ref > -3 (%zu values): max|err| %.3e (tol 1e-4)\n", n_loud, loud);
+    g_test_message("log_mel_spec where ref > -3 (%zu values): max|err| %.3e (tol 1e-4)", n_loud, loud);
     g_assert_cmpuint(n_loud, >, 1000);
     g_assert_cmpfloat(loud, <=, 1e-4);
     g_free(mel);
@@ -216,7 +216,7 @@ static void test_silence_floor(void)
     const float floor_v = (float)log(LILY_LOG_MEL_FLOOR);
     for (size_t i = 0; i < frames * NM; i++) g_assert_cmpfloat(mel[i], ==, floor_v);
     for (size_t i = 0; i < frames * NB; i++) g_assert_cmpfloat(mag[i], ==, 0.0f);
-    g_print("silence: every log-mel value is %.9g = ln(1e-5)\n", (double)floor_v);
+    g_test_message("silence: every log-mel value is %.9g = ln(1e-5)", (double)floor_v);
     g_free(x);
     g_free(mel);
     g_free(mag);
@@ -234,7 +234,7 @@ static void test_nonfinite_rejected(void)
     x[1234] = NAN;
     x[2000] = INFINITY;
     g_assert_cmpint(lily_mel_compute(m, x, n, mel, NULL), ==, LILY_ERR_NUMERIC);
-    g_print("message: %s\n", lily_context_error(ctx));
+    g_test_message("message: %s", lily_context_error(ctx));
     g_assert_nonnull(strstr(lily_context_error(ctx), "sample 1234 is NaN"));
     x[1234] = 0;
     g_assert_cmpint(lily_mel_frames(m, x, frames, mel), ==, LILY_ERR_NUMERIC);
@@ -291,7 +291,7 @@ static void test_cutoff_ref_a(void)
     lt_load_ref("lowpass_mel", &lmel);
     double hz = 0;
     g_assert_cmpint(lily_detect_cutoff(m, wav.data, (size_t)wav.numel, &hz), ==, LILY_OK);
-    g_print("detected cutoff %.2f Hz (AudioSR 7781.25)\n", hz);
+    g_test_message("detected cutoff %.2f Hz (AudioSR 7781.25)", hz);
     g_assert_cmpfloat(hz, ==, 7781.25);
     const size_t frames = (size_t)mag.shape[1];
     double e[NB] = {0}, em[NM] = {0};
@@ -301,7 +301,7 @@ static void test_cutoff_ref_a(void)
     for (size_t f = 0; f < frames; f++)
         for (int k = 0; k < NM; k++) em[k] += exp(((float *)lmel.data)[f * NM + k]);
     const int melbin = lily_cutoff_index(em, NM);
-    g_print("mel cutoff bin %d (AudioSR 170)\n", melbin);
+    g_test_message("mel cutoff bin %d (AudioSR 170)", melbin);
     g_assert_cmpint(melbin, ==, 170);
     lily_npy_free(&wav);
     lily_npy_free(&mag);

@@ -29,7 +29,7 @@ static void test_vs_numpy(void)
         agree += got == want;
         counts[want]++;
     }
-    g_print("%d of %lld seeds agree with numpy (butter %d, cheby1 %d, ellip %d, bessel %d)\n",
+    g_test_message("%d of %lld seeds agree with numpy (butter %d, cheby1 %d, ellip %d, bessel %d)",
             agree, (long long)s.shape[0], counts[0], counts[1], counts[2], counts[3]);
     g_assert_cmpint(agree, ==, (int)s.shape[0]);
     dd_free(&s);

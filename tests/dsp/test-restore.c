@@ -30,7 +30,7 @@ static void test_ref_a(void)
     int bin = -1;
     float ratio = 0;
     g_assert_cmpint(lily_restore_lowband(ctx, c, out, n, &bin, &ratio), ==, LILY_OK);
-    g_print("cutoff row %d (AudioSR 303), ratio %.4f (AudioSR 0.8)\n", bin, (double)ratio);
+    g_test_message("cutoff row %d (AudioSR 303), ratio %.4f (AudioSR 0.8)", bin, (double)ratio);
     g_assert_cmpint(bin, ==, 303);
     g_assert_cmpfloat(ratio, ==, 0.8f);
     lt_assert_close_rel("postprocessed", out, want.data, n, 1e-5);
@@ -65,7 +65,7 @@ static void test_short_cases(void)
         int bin = -1;
         float ratio = 0;
         g_assert_cmpint(lily_restore_lowband(ctx, c, o, n, &bin, &ratio), ==, LILY_OK);
-        g_print("n %zu: cutoff row %d (numpy %d), ratio %.6f (numpy %.6f)\n", n, bin,
+        g_test_message("n %zu: cutoff row %d (numpy %d), ratio %.6f (numpy %.6f)", n, bin,
                 (int)cases.data[3 * k + 1], (double)ratio, cases.data[3 * k + 2]);
         g_assert_cmpint(bin, ==, (int)cases.data[3 * k + 1]);
         g_assert_cmpfloat(fabs(ratio - cases.data[3 * k + 2]), <=, 1e-6);
@@ -115,7 +115,7 @@ static void test_normalize_ref_a(void)
     memcpy(x, raw.data, n * sizeof(float));
     double mean = 0, gain = 0;
     g_assert_cmpint(lily_audiosr_normalize(ctx, x, n, &mean, &gain), ==, LILY_OK);
-    g_print("mean %.6g, gain %.6g\n", mean, gain);
+    g_test_message("mean %.6g, gain %.6g", mean, gain);
     lt_assert_close_rel("normalised input vs waveform[:240000]", x, want.data, n, 1e-6);
     for (size_t i = 0; i < n; i++) back[i] = (float)((double)x[i] / gain + mean);
     lt_assert_close_rel("undo of the normalisation", back, raw.data, n, 1e-6);

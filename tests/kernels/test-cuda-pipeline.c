@@ -84,7 +84,7 @@ static void run_pipeline(LilyPrecision prec)
     g_assert_cmpuint(n_gpu, <=, (size_t)ref.numel);
     char name[96];
     const char *pn = lily_precision_name(prec);
-    g_print("lily_enhance on tiny-a, %s: %.3f s on the device (5 s of audio)\n", pn, t_gpu);
+    g_test_message("lily_enhance on tiny-a, %s: %.3f s on the device (5 s of audio)", pn, t_gpu);
     snprintf(name, sizeof name, "pipeline %s vs ref-a final_waveform", pn);
     if (prec == LILY_PRECISION_F32)
         lt_assert_close_rel(name, y_gpu, ref.data, n_gpu, 1e-3);
@@ -93,7 +93,7 @@ static void run_pipeline(LilyPrecision prec)
     if (prec != LILY_PRECISION_F16) { /* f16 is CUDA-only */
         float *y_cpu = enhance_ref_a(cpu, prec, &in, &n_cpu, &t_cpu);
         g_assert_cmpuint(n_cpu, ==, n_gpu);
-        g_print("the same on the CPU: %.3f s\n", t_cpu);
+        g_test_message("the same on the CPU: %.3f s", t_cpu);
         snprintf(name, sizeof name, "pipeline %s gpu vs cpu", pn);
         if (prec == LILY_PRECISION_F32)
             lt_assert_close_rel(name, y_gpu, y_cpu, n_gpu, 1e-3);
@@ -139,7 +139,7 @@ int main(int argc, char **argv)
     if (sc && *sc && strcmp(sc, "0") != 0) {
         g_assert_cmpint(lily_context_new(NULL, &gpu, err, sizeof err), ==, LILY_OK);
         have_gpu = true;
-        g_print("# LILY_CUDA_TEST_SELFCHECK: comparing the CPU with itself; no CUDA code runs\n");
+        g_test_message("# LILY_CUDA_TEST_SELFCHECK: comparing the CPU with itself; no CUDA code runs");
     } else if (lily_device_probe(LILY_DEVICE_CUDA, 0, why, sizeof why) == LILY_OK) {
         LilyContextParams p;
         lily_context_params_init(&p);
@@ -149,7 +149,7 @@ int main(int argc, char **argv)
         g_assert_cmpint(st, ==, LILY_OK);
         have_gpu = true;
     } else {
-        g_print("# CUDA tests skipped: %s\n", why);
+        g_test_message("# CUDA tests skipped: %s", why);
     }
     g_test_add_func("/lily/cuda/pipeline-f32", test_pipeline_f32);
     g_test_add_func("/lily/cuda/pipeline-bf16", test_pipeline_bf16);

@@ -26,21 +26,14 @@ static const char *dataset(LilyContext *ctx)
 
 static void config(LilyContext *ctx, LilyProjectConfig *c, LilyTrainStage stage, const char *out)
 {
-    lily_project_config_defaults(c);
-    c->data.params.segment_seconds = 0.64;
-    c->data.params.hop_seconds = 0.64;
-    snprintf(c->data.dir, sizeof c->data.dir, "%s", dataset(ctx));
-    snprintf(c->model.architecture, sizeof c->model.architecture, "tiny");
+    tt_stage_config(c, dataset(ctx), stage, out);
     LilyTrainConfig *t = &c->train;
-    t->stage = stage;
-    snprintf(t->out_dir, sizeof t->out_dir, "%s/%s", lt_tmpdir(), out);
     t->batch_size = 4;
     t->learning_rate = 1e-3;
     t->min_learning_rate = 1e-4;
     t->warmup_steps = 10;
     t->max_steps = 150;
     t->ema_decay = 0.999;
-    t->validation_batches = 2;
     t->validation_steps = 2;
     t->seed = 99;
 }
@@ -74,19 +67,14 @@ static void loss_falls(LilyTrainStage stage, const char *out, int steps, double 
     config(ctx, &c, stage, out);
     c.train.max_steps = steps;
     c.train.learning_rate = lr;
-    LilyTrainer *t = trainer(ctx, &c, NULL);
-    LilyValidationInfo v0, v1;
-    tt_ok(ctx, lily_trainer_validate(t, &v0));
-    double first, last;
-    run(ctx, t, steps, 10, &first, &last);
-    tt_ok(ctx, lily_trainer_validate(t, &v1));
+    TtRun r;
+    tt_train_run(ctx, &c, steps, 10, &r);
     g_test_message("%s: validation loss %.5f -> %.5f after %d steps (ratio %.3f, bound %.2f); training "
                    "loss %.5f (first 10) -> %.5f (last 10); LSD %.3f -> %.3f (input %.3f)",
-                   lily_train_stage_name(stage), v0.loss, v1.loss, steps, v1.loss / v0.loss, max_ratio,
-                   first, last, v0.lsd, v1.lsd, v1.lsd_input);
-    g_assert_cmpfloat(v1.loss, <, max_ratio * v0.loss);
-    g_assert_cmpfloat(last, <, first);
-    lily_trainer_free(t);
+                   lily_train_stage_name(stage), r.v0.loss, r.v1.loss, steps, r.v1.loss / r.v0.loss, max_ratio,
+                   r.first, r.last, r.v0.lsd, r.v1.lsd, r.v1.lsd_input);
+    g_assert_cmpfloat(r.v1.loss, <, max_ratio * r.v0.loss);
+    g_assert_cmpfloat(r.last, <, r.first);
     lily_context_free(ctx);
 }
 

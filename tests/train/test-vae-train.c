@@ -287,36 +287,18 @@ static void test_vae_loss_falls(void)
     char *ds = g_strdup_printf("%s/ds", lt_tmpdir());
     tt_make_dataset(ctx, ds, 8, 3.2, 0.64, 7);
     LilyProjectConfig c;
-    lily_project_config_defaults(&c);
-    c.data.params.segment_seconds = c.data.params.hop_seconds = 0.64;
-    snprintf(c.data.dir, sizeof c.data.dir, "%s", ds);
-    snprintf(c.model.architecture, sizeof c.model.architecture, "tiny");
-    c.train.stage = LILY_TRAIN_STAGE_VAE;
-    snprintf(c.train.out_dir, sizeof c.train.out_dir, "%s/vae", lt_tmpdir());
-    c.train.batch_size = 2;
+    tt_stage_config(&c, ds, LILY_TRAIN_STAGE_VAE, "vae");
     c.train.learning_rate = 1e-3;
     c.train.warmup_steps = 5;
     c.train.max_steps = 40;
-    c.train.validation_batches = 2;
-    LilyTrainerOptions o = {.cfg = &c};
-    LilyTrainer *t = NULL;
-    tt_ok(ctx, lily_trainer_new(ctx, &o, &t));
-    LilyValidationInfo v0, v1;
-    tt_ok(ctx, lily_trainer_validate(t, &v0));
-    double first = 0, last = 0;
-    for (int i = 0; i < 40; i++) {
-        LilyTrainStepInfo info;
-        tt_ok(ctx, lily_trainer_step(t, &info));
-        if (i < 5) first += info.loss / 5;
-        if (i >= 35) last += info.loss / 5;
-    }
-    tt_ok(ctx, lily_trainer_validate(t, &v1));
+    TtRun r;
+    tt_train_run(ctx, &c, 40, 5, &r);
     g_test_message("vae: validation loss %.5f -> %.5f (ratio %.3f, bound 0.70); training loss %.5f -> %.5f; "
                    "LSD of the vocoded reconstruction %.3f -> %.3f (input %.3f)",
-                   v0.loss, v1.loss, v1.loss / v0.loss, first, last, v0.lsd, v1.lsd, v1.lsd_input);
-    g_assert_cmpfloat(v1.loss, <, 0.70 * v0.loss);
-    g_assert_cmpfloat(last, <, first);
-    lily_trainer_free(t);
+                   r.v0.loss, r.v1.loss, r.v1.loss / r.v0.loss, r.first, r.last, r.v0.lsd, r.v1.lsd,
+                   r.v1.lsd_input);
+    g_assert_cmpfloat(r.v1.loss, <, 0.70 * r.v0.loss);
+    g_assert_cmpfloat(r.last, <, r.first);
     g_free(ds);
     lily_context_free(ctx);
 }

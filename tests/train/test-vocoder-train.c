@@ -318,39 +318,22 @@ static void test_vocoder_loss_falls(void)
     char *ds = g_strdup_printf("%s/ds", lt_tmpdir());
     tt_make_dataset(ctx, ds, 8, 3.2, 0.64, 7);
     LilyProjectConfig c;
-    lily_project_config_defaults(&c);
-    c.data.params.segment_seconds = c.data.params.hop_seconds = 0.64;
-    snprintf(c.data.dir, sizeof c.data.dir, "%s", ds);
-    snprintf(c.model.architecture, sizeof c.model.architecture, "tiny");
-    c.train.stage = LILY_TRAIN_STAGE_VOCODER;
-    snprintf(c.train.out_dir, sizeof c.train.out_dir, "%s/voc", lt_tmpdir());
-    c.train.batch_size = 2;
+    tt_stage_config(&c, ds, LILY_TRAIN_STAGE_VOCODER, "voc");
     c.train.learning_rate = 5e-4;
     c.train.adam_beta1 = 0.8;
     c.train.adam_beta2 = 0.99;
     c.train.warmup_steps = 0;
     c.train.max_steps = 40;
     c.train.disc_width = 1.0 / 16;
-    c.train.validation_batches = 2;
-    LilyTrainerOptions o = {.cfg = &c};
-    LilyTrainer *t = NULL;
-    tt_ok(ctx, lily_trainer_new(ctx, &o, &t));
-    LilyValidationInfo v0, v1;
-    tt_ok(ctx, lily_trainer_validate(t, &v0));
-    double first = 0, last = 0, d_first = 0, d_last = 0;
-    for (int i = 0; i < 40; i++) {
-        LilyTrainStepInfo info;
-        tt_ok(ctx, lily_trainer_step(t, &info));
-        if (i < 5) first += info.parts[0] / 5, d_first += info.parts[3] / 5;
-        if (i >= 35) last += info.parts[0] / 5, d_last += info.parts[3] / 5;
-    }
-    tt_ok(ctx, lily_trainer_validate(t, &v1));
+    TtRun r;
+    tt_train_run(ctx, &c, 40, 5, &r);
+    /* parts: 0 mel L1, 3 discriminator loss */
     g_test_message("vocoder: validation mel L1 %.5f -> %.5f (ratio %.3f, bound 0.85); training mel L1 %.5f -> "
                    "%.5f; discriminator loss %.4f -> %.4f; LSD %.3f -> %.3f (input %.3f)",
-                   v0.loss, v1.loss, v1.loss / v0.loss, first, last, d_first, d_last, v0.lsd, v1.lsd, v1.lsd_input);
-    g_assert_cmpfloat(v1.loss, <, 0.85 * v0.loss);
-    g_assert_cmpfloat(last, <, first);
-    lily_trainer_free(t);
+                   r.v0.loss, r.v1.loss, r.v1.loss / r.v0.loss, r.first_parts[0], r.last_parts[0],
+                   r.first_parts[3], r.last_parts[3], r.v0.lsd, r.v1.lsd, r.v1.lsd_input);
+    g_assert_cmpfloat(r.v1.loss, <, 0.85 * r.v0.loss);
+    g_assert_cmpfloat(r.last_parts[0], <, r.first_parts[0]);
     g_free(ds);
     lily_context_free(ctx);
 }

@@ -168,6 +168,40 @@ void tt_make_dataset(LilyContext *ctx, const char *dir, int sources, double seco
     tt_ok(ctx, lily_dataset_writer_close(w));
 }
 
+void tt_stage_config(LilyProjectConfig *c, const char *dataset, LilyTrainStage stage, const char *out)
+{
+    lily_project_config_defaults(c);
+    c->data.params.segment_seconds = c->data.params.hop_seconds = 0.64;
+    snprintf(c->data.dir, sizeof c->data.dir, "%s", dataset);
+    snprintf(c->model.architecture, sizeof c->model.architecture, "tiny");
+    c->train.stage = stage;
+    snprintf(c->train.out_dir, sizeof c->train.out_dir, "%s/%s", lt_tmpdir(), out);
+    c->train.batch_size = 2;
+    c->train.validation_batches = 2;
+}
+
+void tt_train_run(LilyContext *ctx, const LilyProjectConfig *c, int steps, int window, TtRun *r)
+{
+    memset(r, 0, sizeof *r);
+    LilyTrainerOptions o = {.cfg = c};
+    LilyTrainer *t = NULL;
+    tt_ok(ctx, lily_trainer_new(ctx, &o, &t));
+    tt_ok(ctx, lily_trainer_validate(t, &r->v0));
+    for (int i = 0; i < steps; i++) {
+        LilyTrainStepInfo info;
+        tt_ok(ctx, lily_trainer_step(t, &info));
+        int head = i < window, tail = i >= steps - window;
+        if (head) r->first += info.loss / window;
+        if (tail) r->last += info.loss / window;
+        for (int k = 0; k < info.n_parts; k++) {
+            if (head) r->first_parts[k] += info.parts[k] / window;
+            if (tail) r->last_parts[k] += info.parts[k] / window;
+        }
+    }
+    tt_ok(ctx, lily_trainer_validate(t, &r->v1));
+    lily_trainer_free(t);
+}
+
 static double stencil(const TtVar *v, int64_t i, TtLossFn loss, void *user, double h)
 {
     float v0 = v->data[i];

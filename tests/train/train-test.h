@@ -16,6 +16,7 @@
 #include "core/context.h"
 #include "models/model.h"
 #include "train/optim.h"
+#include "train/trainer.h"
 
 /* A context on the CPU (2 threads), failing the test on error. */
 LilyContext *tt_context(void);
@@ -66,4 +67,18 @@ double tt_dot(LilyContext *ctx, const LilyTensor *y, const float *w);
  * dataset writer into dir. About a quarter of the sources go to validation. */
 void tt_make_dataset(LilyContext *ctx, const char *dir, int sources, double seconds,
                      double segment_seconds, uint64_t seed);
+
+/* The config every loss-falls test starts from: defaults, 0.64 s segments of `dataset`, the
+ * tiny architecture, `stage`, output in <tmpdir>/<out>, batch 2, 2 validation batches. */
+void tt_stage_config(LilyProjectConfig *c, const char *dataset, LilyTrainStage stage, const char *out);
+
+/* A training run measured: validation before and after, and the training loss and its parts
+ * averaged over the first and the last `window` steps. */
+typedef struct TtRun {
+    LilyValidationInfo v0, v1;
+    double first, last;
+    double first_parts[LILY_TRAIN_MAX_PARTS], last_parts[LILY_TRAIN_MAX_PARTS];
+} TtRun;
+/* Builds a trainer for c, validates, runs `steps` steps, validates again. */
+void tt_train_run(LilyContext *ctx, const LilyProjectConfig *c, int steps, int window, TtRun *r);
 #endif /* LILY_TESTS_TRAIN_TEST_H */
