@@ -4,7 +4,7 @@
  * kernels/cpu function and turns the kernel's return code into a context error naming the op
  * and the shapes. The dispatchers in ops.c have already checked shapes, dtypes and devices.
  * The backend's impl holds the kernels' handle (oneDNN engine, primitive and weight caches,
- * scratch) and the thread count, one per context. */
+ * scratch), the STFT ops' FFTW plans and buffers, and the thread count, one per context. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,9 +21,11 @@
 #include "cpu/onednn.h"      /* LilyCpuDnn */
 #include "cpu/random.h"      /* randn */
 #include "cpu/sampler.h"     /* ddim_step */
+#include "cpu/stft.h"        /* stft, istft, stft_backward (FFTW3f) */
 
 typedef struct CpuImpl {
     LilyCpuDnn *dnn;
+    LilyCpuFft *fft; /* FFTW plans and buffers of the STFT ops */
     int n_threads;
 } CpuImpl;
 
@@ -73,6 +75,7 @@ static void cpu_destroy(LilyBackend *be)
     CpuImpl *im = be->impl;
     if (im) {
         lily_cpu_dnn_free(im->dnn);
+        lily_cpu_fft_free(im->fft);
         free(im);
     }
     free(be);
@@ -574,6 +577,41 @@ static LilyStatus cpu_ddim_step(LilyContext *ctx, LilyTensor *x, const LilyTenso
     return LILY_OK;
 }
 
+/* The FFT kernels keep their own message (FFTW plans, buffers). */
+#define KTRY_FFT(expr, op, a, b)                                                               \
+    do {                                                                                       \
+        int kt_rc_ = (expr);                                                                   \
+        if (kt_rc_ != LILY_CPU_OK)                                                             \
+            return kfail_why(ctx, kt_rc_, op, a, b, lily_cpu_fft_message(impl_of(ctx)->fft));  \
+    } while (0)
+
+static LilyStatus cpu_stft(LilyContext *ctx, const LilyTensor *x, const LilyTensor *window,
+                           int n_fft, int hop, LilyTensor *y)
+{
+    KTRY_FFT(lily_cpu_stft(impl_of(ctx)->fft, nthreads(ctx), cf(x), cf(window), x->shape[0], x->shape[1],
+                           n_fft, hop, mf(y)),
+             "stft", x, y);
+    return LILY_OK;
+}
+
+static LilyStatus cpu_istft(LilyContext *ctx, const LilyTensor *spec, const LilyTensor *window,
+                            int n_fft, int hop, LilyTensor *y)
+{
+    KTRY_FFT(lily_cpu_istft(impl_of(ctx)->fft, nthreads(ctx), cf(spec), cf(window), spec->shape[0],
+                            spec->shape[1], n_fft, hop, mf(y)),
+             "istft", spec, y);
+    return LILY_OK;
+}
+
+static LilyStatus cpu_stft_backward(LilyContext *ctx, const LilyTensor *window, int n_fft, int hop,
+                                    const LilyTensor *dy, LilyTensor *dx)
+{
+    KTRY_FFT(lily_cpu_stft_backward(impl_of(ctx)->fft, nthreads(ctx), cf(window), dy->shape[0], dy->shape[1],
+                                    dx->shape[1], n_fft, hop, cf(dy), mf(dx)),
+             "stft_backward", dy, dx);
+    return LILY_OK;
+}
+
 static const LilyBackendOps cpu_ops = {
     .name = "cpu",
     .alloc = cpu_alloc,
@@ -618,6 +656,9 @@ static const LilyBackendOps cpu_ops = {
     .copy_rows = cpu_copy_rows,
     .randn = cpu_randn,
     .ddim_step = cpu_ddim_step,
+    .stft = cpu_stft,
+    .istft = cpu_istft,
+    .stft_backward = cpu_stft_backward,
 };
 
 LilyStatus lily_backend_cpu_new(LilyContext *ctx, int n_threads, LilyBackend **out)
@@ -641,6 +682,12 @@ LilyStatus lily_backend_cpu_new(LilyContext *ctx, int n_threads, LilyBackend **o
         return lily_error(ctx, rc == LILY_CPU_ERR_NO_MEMORY ? LILY_ERR_NO_MEMORY : LILY_ERR_DEVICE,
                           "CPU backend: could not create the oneDNN engine (libdnnl %s)",
                           rc == LILY_CPU_ERR_NO_MEMORY ? "ran out of memory" : "failed");
+    }
+    if (lily_cpu_fft_new(&im->fft) != LILY_CPU_OK) {
+        lily_cpu_dnn_free(im->dnn);
+        free(be);
+        free(im);
+        return lily_error(ctx, LILY_ERR_NO_MEMORY, "out of host memory creating the CPU backend");
     }
     be->impl = im;
     be->ops = &cpu_ops;

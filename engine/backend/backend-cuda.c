@@ -8,7 +8,7 @@
  * and devices.
  *
  * The impl holds the kernels' handle: the context's CUDA stream, its cuBLAS and cuDNN handles,
- * the scratch buffers and the convolution plans. Every op is queued on that stream and
+ * the scratch buffers, the convolution plans and the cuFFT plans. Every op is queued on that stream and
  * returns without waiting; only download, reduce and synchronize wait, because the host needs
  * their results (upload waits too, see kernels/cuda/handle.h). Weight stamps are not needed
  * here: bf16/f16 weights are used in place by cuBLAS and cuDNN, with no converted copy to
@@ -36,6 +36,7 @@
 #include "cuda/norm.h"        /* group_norm, layer_norm */
 #include "cuda/random.h"      /* randn */
 #include "cuda/sampler.h"     /* ddim_step */
+#include "cuda/stft.h"        /* stft, istft, stft_backward (cuFFT) */
 
 typedef struct CudaImpl {
     LilyCudaHandle *h;
@@ -606,6 +607,36 @@ static LilyStatus cuda_ddim_step(LilyContext *ctx, LilyTensor *x, const LilyTens
     return LILY_OK;
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* spectral                                                                                  */
+/* ---------------------------------------------------------------------------------------- */
+
+static LilyStatus cuda_stft(LilyContext *ctx, const LilyTensor *x, const LilyTensor *window,
+                            int n_fft, int hop, LilyTensor *y)
+{
+    KTRY(lily_cuda_stft(hnd(ctx), cf(x), cf(window), x->shape[0], x->shape[1], n_fft, hop, mf(y)),
+         "stft", x, y);
+    return LILY_OK;
+}
+
+static LilyStatus cuda_istft(LilyContext *ctx, const LilyTensor *spec, const LilyTensor *window,
+                             int n_fft, int hop, LilyTensor *y)
+{
+    KTRY(lily_cuda_istft(hnd(ctx), cf(spec), cf(window), spec->shape[0], spec->shape[1], n_fft, hop,
+                         mf(y)),
+         "istft", spec, y);
+    return LILY_OK;
+}
+
+static LilyStatus cuda_stft_backward(LilyContext *ctx, const LilyTensor *window, int n_fft, int hop,
+                                     const LilyTensor *dy, LilyTensor *dx)
+{
+    KTRY(lily_cuda_stft_backward(hnd(ctx), cf(window), dy->shape[0], dy->shape[1], dx->shape[1], n_fft,
+                                 hop, cf(dy), mf(dx)),
+         "stft_backward", dy, dx);
+    return LILY_OK;
+}
+
 static const LilyBackendOps cuda_ops = {
     .name = "cuda",
     .alloc = cuda_alloc,
@@ -650,6 +681,9 @@ static const LilyBackendOps cuda_ops = {
     .copy_rows = cuda_copy_rows,
     .randn = cuda_randn,
     .ddim_step = cuda_ddim_step,
+    .stft = cuda_stft,
+    .istft = cuda_istft,
+    .stft_backward = cuda_stft_backward,
 };
 
 LilyStatus lily_backend_cuda_new(LilyContext *ctx, int device_index, LilyBackend **out)

@@ -201,6 +201,31 @@ typedef struct LilyBackendOps {
     LilyStatus (*ddim_step)(LilyContext *ctx, LilyTensor *x, const LilyTensor *vc,
                             const LilyTensor *vu, const LilyTensor *noise, float guidance,
                             double alpha, double alpha_prev, double sigma, LilyTensor *x0_out);
+
+    /* ---- spectral (kernels/common/stft.h; FFTW3f on the CPU, cuFFT on CUDA) ---- */
+    /* Short-time Fourier transform, torch.stft(normalized=False, onesided=True, center=False):
+     * x [B, L], window [n_fft] -> y [B, F, n_fft/2+1, 2] (real, imaginary interleaved),
+     * F = (L - n_fft) / hop + 1 (L >= n_fft: padding, e.g. AudioSR's reflect padding, is the
+     * caller's), y[b,f,k] = sum_n x[b, f hop + n] window[n] exp(-2 pi i k n / n_fft),
+     * unnormalised. Flops: 2.5 n_fft log2(n_fft) per frame (windowing not counted), as for
+     * istft and stft_backward. */
+    LilyStatus (*stft)(LilyContext *ctx, const LilyTensor *x, const LilyTensor *window, int n_fft,
+                       int hop, LilyTensor *y);
+    /* Inverse, torch.istft(center=False) without the trimming: spec [B, F, n_fft/2+1, 2] ->
+     * y [B, L], L = (F - 1) hop + n_fft. Each frame's inverse real FFT (scaled by 1/n_fft; the
+     * imaginary parts of bin 0 and bin n_fft/2 are ignored, as irfft does) is multiplied by the
+     * window and overlap-added, then divided by the overlap-added squared window where that
+     * envelope is > 1e-11 (0 elsewhere). istft(stft(x)) == x wherever the envelope is > 1e-11.
+     * Deterministic: each output sample sums its covering frames in frame order. */
+    LilyStatus (*istft)(LilyContext *ctx, const LilyTensor *spec, const LilyTensor *window,
+                        int n_fft, int hop, LilyTensor *y);
+    /* The adjoint of stft with respect to x: dy [B, F, n_fft/2+1, 2] -> dx [B, L] of the
+     * forward's x (overwritten; F must be (L - n_fft) / hop + 1, samples no frame covers get 0):
+     * dx[b, t] = sum over the frames f covering t, n = t - f hop, of window[n] *
+     * sum_{k=0}^{n_fft/2} (dyr[b,f,k] cos(2 pi k n / n_fft) - dyi[b,f,k] sin(2 pi k n / n_fft)),
+     * so <stft(x), dy> == <x, stft_backward(dy)>. */
+    LilyStatus (*stft_backward)(LilyContext *ctx, const LilyTensor *window, int n_fft, int hop,
+                                const LilyTensor *dy, LilyTensor *dx);
 } LilyBackendOps;
 
 struct LilyBackend {
@@ -294,6 +319,12 @@ LilyStatus lily_op_randn(LilyContext *ctx, LilyTensor *y, int64_t A, int64_t B, 
 LilyStatus lily_op_ddim_step(LilyContext *ctx, LilyTensor *x, const LilyTensor *vc,
                              const LilyTensor *vu, const LilyTensor *noise, float guidance,
                              double alpha, double alpha_prev, double sigma, LilyTensor *x0_out);
+LilyStatus lily_op_stft(LilyContext *ctx, const LilyTensor *x, const LilyTensor *window, int n_fft,
+                        int hop, LilyTensor *y);
+LilyStatus lily_op_istft(LilyContext *ctx, const LilyTensor *spec, const LilyTensor *window,
+                         int n_fft, int hop, LilyTensor *y);
+LilyStatus lily_op_stft_backward(LilyContext *ctx, const LilyTensor *window, int n_fft, int hop,
+                                 const LilyTensor *dy, LilyTensor *dx);
 
 /* Host <-> backend copies of whole tensors (shapes must agree). */
 LilyStatus lily_tensor_upload(LilyContext *ctx, LilyTensor *dst, const void *host);

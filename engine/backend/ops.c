@@ -4,6 +4,7 @@
  * error the same wording. A failed check is a programmer error in model code or a model
  * whose config disagrees with its tensors; either way the message names the op and the
  * shapes involved. */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -618,6 +619,100 @@ LilyStatus lily_op_ddim_step(LilyContext *ctx, LilyTensor *x, const LilyTensor *
     NEED(noise || sigma == 0.0, "ddim_step", "sigma > 0 needs noise", x, NULL);
     return ctx->backend->ops->ddim_step(ctx, x, vc, vu, noise, guidance, alpha, alpha_prev, sigma,
                                         x0_out);
+}
+
+/* ---- spectral ---- */
+
+/* The family's parameters: n_fft >= 2, hop >= 1, window [n_fft] f32 on the device. */
+static LilyStatus check_stft_params(LilyContext *ctx, const char *op, const LilyTensor *window,
+                                    int n_fft, int hop)
+{
+    char sw[96];
+    if (n_fft < 2 || hop < 1)
+        return lily_error(ctx, LILY_ERR_INVALID_ARGUMENT,
+                          "%s: n_fft %d and hop %d (need n_fft >= 2 and hop >= 1)", op, n_fft, hop);
+    NEED_ACT(window, op);
+    if (window->ndim != 1 || window->shape[0] != n_fft)
+        return lily_error(ctx, LILY_ERR_SHAPE, "%s: window is %s, n_fft %d needs [%d]", op,
+                          shp(window, sw), n_fft, n_fft);
+    return LILY_OK;
+}
+
+/* A spectrum [B, F, n_fft/2+1, 2] with F >= 1 frames. */
+static LilyStatus check_spec(LilyContext *ctx, const char *op, const char *name,
+                             const LilyTensor *spec, int64_t B, int64_t F, int n_fft)
+{
+    char ss[96];
+    if (spec->ndim != 4 || spec->shape[0] != B || spec->shape[1] != F ||
+        spec->shape[2] != n_fft / 2 + 1 || spec->shape[3] != 2 || F < 1)
+        return lily_error(ctx, LILY_ERR_SHAPE,
+                          "%s: %s is %s, expected [%lld, %lld, %d, 2] ([batch, frames, n_fft/2+1 "
+                          "bins, re/im] for n_fft %d)",
+                          op, name, shp(spec, ss), (long long)B, (long long)F, n_fft / 2 + 1, n_fft);
+    return LILY_OK;
+}
+
+static double stft_flops(int64_t frames, int n_fft)
+{
+    return 2.5 * (double)frames * (double)n_fft * log2((double)n_fft);
+}
+
+LilyStatus lily_op_stft(LilyContext *ctx, const LilyTensor *x, const LilyTensor *window, int n_fft,
+                        int hop, LilyTensor *y)
+{
+    char sx[96];
+    NEED_ACT(x, "stft");
+    NEED_ACT(y, "stft");
+    LILY_TRY(check_stft_params(ctx, "stft", window, n_fft, hop));
+    if (x->ndim != 2 || x->shape[1] < n_fft)
+        return lily_error(ctx, LILY_ERR_SHAPE,
+                          "stft: x is %s, expected [batch, L] with L >= n_fft %d (pad first)",
+                          shp(x, sx), n_fft);
+    int64_t B = x->shape[0], F = (x->shape[1] - n_fft) / hop + 1;
+    LILY_TRY(check_spec(ctx, "stft", "y", y, B, F, n_fft));
+    NEED(x->data != y->data, "stft", "y may not alias x", x, y);
+    ctx->flops += stft_flops(B * F, n_fft);
+    return ctx->backend->ops->stft(ctx, x, window, n_fft, hop, y);
+}
+
+LilyStatus lily_op_istft(LilyContext *ctx, const LilyTensor *spec, const LilyTensor *window,
+                         int n_fft, int hop, LilyTensor *y)
+{
+    char ss[96], sy[96];
+    NEED_ACT(spec, "istft");
+    NEED_ACT(y, "istft");
+    LILY_TRY(check_stft_params(ctx, "istft", window, n_fft, hop));
+    NEED(spec->ndim == 4, "istft", "spec must be [batch, frames, n_fft/2+1, 2]", spec, NULL);
+    int64_t B = spec->shape[0], F = spec->shape[1];
+    NEED(F >= 1, "istft", "spec has no frames", spec, y);
+    LILY_TRY(check_spec(ctx, "istft", "spec", spec, B, F, n_fft));
+    int64_t L = (F - 1) * hop + n_fft;
+    if (y->ndim != 2 || y->shape[0] != B || y->shape[1] != L)
+        return lily_error(ctx, LILY_ERR_SHAPE,
+                          "istft: y is %s, spec %s with n_fft %d and hop %d gives [%lld, %lld] "
+                          "((frames - 1) * hop + n_fft)",
+                          shp(y, sy), shp(spec, ss), n_fft, hop, (long long)B, (long long)L);
+    NEED(spec->data != y->data, "istft", "y may not alias spec", spec, y);
+    ctx->flops += stft_flops(B * F, n_fft);
+    return ctx->backend->ops->istft(ctx, spec, window, n_fft, hop, y);
+}
+
+LilyStatus lily_op_stft_backward(LilyContext *ctx, const LilyTensor *window, int n_fft, int hop,
+                                 const LilyTensor *dy, LilyTensor *dx)
+{
+    char sx[96];
+    NEED_ACT(dy, "stft_backward");
+    NEED_ACT(dx, "stft_backward");
+    LILY_TRY(check_stft_params(ctx, "stft_backward", window, n_fft, hop));
+    if (dx->ndim != 2 || dx->shape[1] < n_fft)
+        return lily_error(ctx, LILY_ERR_SHAPE,
+                          "stft_backward: dx is %s, expected [batch, L] with L >= n_fft %d",
+                          shp(dx, sx), n_fft);
+    int64_t B = dx->shape[0], F = (dx->shape[1] - n_fft) / hop + 1;
+    LILY_TRY(check_spec(ctx, "stft_backward", "dy", dy, B, F, n_fft));
+    NEED(dy->data != dx->data, "stft_backward", "dx may not alias dy", dy, dx);
+    ctx->flops += stft_flops(B * F, n_fft);
+    return ctx->backend->ops->stft_backward(ctx, window, n_fft, hop, dy, dx);
 }
 
 LilyStatus lily_tensor_upload(LilyContext *ctx, LilyTensor *dst, const void *host)

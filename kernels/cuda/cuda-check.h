@@ -1,5 +1,5 @@
 /* kernels/cuda/cuda-check.h - status codes of the CUDA kernels and the check macros around
- * every CUDA runtime, cuBLAS and cuDNN call.
+ * every CUDA runtime, cuBLAS, cuDNN and cuFFT call.
  *
  * Shaped like ggml's CUDA_CHECK_GEN(err, success, error_fn), with one difference that matters
  * here: a failed call does not abort. The macro records "<call> failed at <file>:<line>: <error
@@ -59,6 +59,15 @@ int lily_cuda_fail_call(LilyCudaHandle *h, int status, const char *call, const c
                          lily_ck_ == CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED)     \
                             ? LILY_CUDA_ERR_NO_MEMORY                                          \
                             : LILY_CUDA_ERR_LIBRARY)
+
+/* cuFFT has no error-string function of its own; this one names its cufftResult codes
+ * (kernels/cuda/stft.cu). */
+const char *lily_cufft_error_string(int code);
+
+#define LILY_CUFFT_CHECK(h, call)                                                              \
+    LILY_CUDA_CHECK_GEN(h, cufftResult, call, CUFFT_SUCCESS, lily_cufft_error_string,          \
+                        lily_ck_ == CUFFT_ALLOC_FAILED ? LILY_CUDA_ERR_NO_MEMORY               \
+                                                       : LILY_CUDA_ERR_LIBRARY)
 
 /* After a kernel launch: configuration errors (too many threads, no kernel image for this
  * GPU) show up here; faults inside the kernel surface at the next synchronising call. */

@@ -21,6 +21,7 @@
 #define LILY_CUDA_MSG_LEN 1024
 
 struct LilyCudaConvCache; /* conv.cu */
+struct LilyCudaFftCache;  /* stft.cu */
 
 struct LilyCudaHandle {
     int device;
@@ -32,12 +33,15 @@ struct LilyCudaHandle {
     void *scratch[LILY_CUDA_SCRATCH_COUNT];
     size_t scratch_size[LILY_CUDA_SCRATCH_COUNT];
     struct LilyCudaConvCache *conv;
+    struct LilyCudaFftCache *fft; /* cuFFT plans by (size, batch, direction) */
     bool deterministic;
     char msg[LILY_CUDA_MSG_LEN];
 };
 
 /* Frees the convolution plan cache (conv.cu). */
 void lily_cuda_conv_cache_free(struct LilyCudaConvCache *c);
+/* Destroys the cuFFT plans (stft.cu); the device must be current. */
+void lily_cuda_fft_cache_free(struct LilyCudaFftCache *c);
 
 /* Threads per block of the elementwise kernels, and a grid for n elements with grid-stride
  * loops (capped: beyond a few waves more blocks only cost scheduling). */

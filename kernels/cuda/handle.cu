@@ -1,5 +1,6 @@
 /* kernels/cuda/handle.cu - device probing, device memory, the per-context handle (stream,
- * cuBLAS, cuDNN), copies and scratch buffers (see handle.h).
+ * cuBLAS, cuDNN, the convolution and cuFFT plan caches), copies and scratch buffers (see
+ * handle.h).
  *
  * Reference behaviour: cudaMemcpyAsync / cudaMemcpy semantics of the CUDA runtime, with the
  * one addition that lily_cuda_copy accepts overlapping ranges like memmove (the context's
@@ -188,6 +189,7 @@ void lily_cuda_handle_free(LilyCudaHandle *h)
     for (int i = 0; i < LILY_CUDA_SCRATCH_COUNT; i++)
         if (h->scratch[i] && cudaFree(h->scratch[i]) != cudaSuccess) (void)cudaGetLastError();
     lily_cuda_conv_cache_free(h->conv);
+    lily_cuda_fft_cache_free(h->fft);
     if (h->cudnn) (void)cudnnDestroy(h->cudnn);
     if (h->cublas) (void)cublasDestroy(h->cublas);
     if (h->cublas_ws && cudaFree(h->cublas_ws) != cudaSuccess) (void)cudaGetLastError();

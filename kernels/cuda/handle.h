@@ -2,7 +2,8 @@
  *
  * One handle per CUDA backend (so per context): the device ordinal, one non-blocking stream,
  * the cuBLAS and cuDNN handles bound to that stream, a fixed cuBLAS workspace, growable
- * scratch buffers, the cache of convolution plans and the message of the last failure.
+ * scratch buffers, the caches of convolution plans and cuFFT plans (their work areas are
+ * scratch too) and the message of the last failure.
  * Nothing here is global; the CUDA runtime's own per-process state is the only shared thing.
  *
  * Every kernel call is asynchronous on the handle's stream. Scratch buffers grow (after a
@@ -77,9 +78,9 @@ int lily_cuda_synchronize(LilyCudaHandle *h);
 /* Scratch slots: separate growable device buffers, each valid until the next request of the
  * same slot. A kernel may use several slots at once but never one slot twice. */
 enum {
-    LILY_CUDA_SCRATCH_WS = 0,  /* cuDNN workspace */
-    LILY_CUDA_SCRATCH_SRC,     /* an input converted to 16-bit or padded */
-    LILY_CUDA_SCRATCH_DST,     /* an output before conversion or cropping */
+    LILY_CUDA_SCRATCH_WS = 0,  /* cuDNN workspace, cuFFT work area */
+    LILY_CUDA_SCRATCH_SRC,     /* an input converted to 16-bit or padded; STFT frames/bins */
+    LILY_CUDA_SCRATCH_DST,     /* an output before conversion or cropping; inverse frames */
     LILY_CUDA_SCRATCH_AUX,     /* attention probabilities, statistics */
     LILY_CUDA_SCRATCH_AUX2,    /* attention probability gradients */
     LILY_CUDA_SCRATCH_RED,     /* reduction partials */

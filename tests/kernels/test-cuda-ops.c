@@ -22,6 +22,9 @@
  *   gradients that sum over many terms (dw, db, dgamma, dbeta, attention's dq/dk/dv: up to
  *   48000 terms, where two correct f32 sums differ by ~1e-5 of the result)
  *                                                             nmse 1e-9,  rel 1e-4
+ *   stft, istft, stft_backward (cuFFT against FFTW, both f32, up to 2048 points: each
+ *   rounds ~1e-7 log2 N of the frame's rms, in a different order)
+ *                                                             nmse 1e-10, rel 2e-5
  *
  * Without a CUDA device every case is skipped with lily_device_probe's reason: the only skip
  * the project allows. LILY_CUDA_TEST_SELFCHECK=1 runs every case with a second CPU context
@@ -51,6 +54,8 @@
 #define NMSE_GRAD 1e-9
 #define REL_GRAD 1e-4
 #define ABS_RANDN 1e-6
+#define NMSE_FFT 1e-10
+#define REL_FFT 2e-5
 
 static LilyContext *cpu, *gpu;
 static bool have_gpu;
@@ -169,8 +174,8 @@ static void check(const char *name, const Twin *t, double nmse_tol, double rel_t
     const float *ref = down(cpu, &t->c), *got = down(gpu, &t->g);
     LtErr e = lt_compare(got, ref, n);
     bool pass = e.nmse <= nmse_tol && e.rel <= rel_tol;
-    g_print("%-44s nmse %.2e (tol %.0e)  rel %.2e (tol %.0e)  max|err| %.2e at [%zu] gpu %.7g "
-            "cpu %.7g  %s\n",
+    g_test_message("%-44s nmse %.2e (tol %.0e)  rel %.2e (tol %.0e)  max|err| %.2e at [%zu] gpu %.7g "
+                   "cpu %.7g  %s",
             name, e.nmse, nmse_tol, e.rel, rel_tol, e.max_abs, e.worst, n ? (double)got[e.worst] : 0.0,
             n ? (double)ref[e.worst] : 0.0, pass ? "OK" : "NOT OK");
     g_assert_cmpfloat(e.nmse, <=, nmse_tol);
@@ -185,9 +190,9 @@ static void check_exact(const char *name, const Twin *t)
     size_t first = bytes;
     for (size_t i = 0; i < bytes && first == bytes; i++)
         if (((const uint8_t *)ref)[i] != ((const uint8_t *)got)[i]) first = i;
-    g_print("%-44s %s (%zu bytes%s)\n", name, first == bytes ? "bit-identical OK" : "DIFFERS NOT OK",
+    g_test_message("%-44s %s (%zu bytes%s)", name, first == bytes ? "bit-identical OK" : "DIFFERS NOT OK",
             bytes, first == bytes ? "" : ", first difference at a byte offset printed below");
-    if (first != bytes) g_print("  first differing byte: %zu\n", first);
+    if (first != bytes) g_test_message("  first differing byte: %zu", first);
     g_assert_cmpuint(first, ==, bytes);
 }
 
@@ -207,7 +212,7 @@ static void test_upload_download(void)
     float *back = hmem(n * sizeof(float));
     ok(gpu, lily_tensor_download(gpu, &t, back));
     g_assert_cmpint(memcmp(h, back, n * sizeof(float)), ==, 0);
-    g_print("round trip of %zu floats: identical\n", n);
+    g_test_message("round trip of %zu floats: identical", n);
     end_case();
 }
 
@@ -233,7 +238,7 @@ static void test_copy_overlap(void)
             memmove(dir ? want + d : want, dir ? want : want + d, len * sizeof(float));
             float *got = hmem(n * sizeof(float));
             ok(gpu, lily_tensor_download(gpu, &t, got));
-            g_print("overlapping copy, distance %zu floats, %s: %s\n", d, dir ? "upwards" : "downwards",
+            g_test_message("overlapping copy, distance %zu floats, %s: %s", d, dir ? "upwards" : "downwards",
                     memcmp(got, want, n * sizeof(float)) == 0 ? "memmove result OK" : "WRONG");
             g_assert_cmpint(memcmp(got, want, n * sizeof(float)), ==, 0);
         }
@@ -251,7 +256,7 @@ static void test_out_of_memory(void)
     int64_t huge = (int64_t)(tot / sizeof(float)) * 2;
     LilyTensor t;
     LilyStatus st = lily_tensor_alloc(gpu, &t, LILY_DTYPE_F32, LILY_SHAPE(huge));
-    g_print("message: %s\n", lily_context_error(gpu));
+    g_test_message("message: %s", lily_context_error(gpu));
     g_assert_cmpint(st, ==, LILY_ERR_NO_MEMORY);
     g_assert_nonnull(strstr(lily_context_error(gpu), "MiB free"));
     /* still usable: a small op after the failure */
@@ -278,7 +283,7 @@ static void test_free_without_impl(void)
     g_assert_cmpint(copy.ops->mem_info(&copy, &fr0, &tot), ==, LILY_OK);
     copy.ops->free(&copy, p);
     g_assert_cmpint(copy.ops->mem_info(&copy, &fr1, &tot), ==, LILY_OK);
-    g_print("free memory before/after freeing 64 MiB through an impl-less copy: %.1f / %.1f MiB\n",
+    g_test_message("free memory before/after freeing 64 MiB through an impl-less copy: %.1f / %.1f MiB",
             fr0 / 1048576.0, fr1 / 1048576.0);
     g_assert_cmpuint(fr1, >=, fr0);
     end_case();
@@ -295,7 +300,7 @@ static void test_bad_device_index(void)
     LilyContext *c = NULL;
     char err[512] = "";
     LilyStatus st = lily_context_new(&p, &c, err, sizeof err);
-    g_print("message: %s\n", err);
+    g_test_message("message: %s", err);
     g_assert_cmpint(st, ==, LILY_ERR_DEVICE);
     g_assert_null(c);
     g_assert_nonnull(strstr(err, "cuda"));
@@ -790,7 +795,7 @@ static void test_reduce(void)
     double s[2], s2[2], m[2];
     ok(cpu, lily_op_reduce(cpu, &x.c, &s[0], &s2[0], &m[0]));
     ok(gpu, lily_op_reduce(gpu, &x.g, &s[1], &s2[1], &m[1]));
-    g_print("reduce: sum %.12g / %.12g, sum_sq %.12g / %.12g, max_abs %.9g / %.9g (cpu / gpu)\n",
+    g_test_message("reduce: sum %.12g / %.12g, sum_sq %.12g / %.12g, max_abs %.9g / %.9g (cpu / gpu)",
             s[0], s[1], s2[0], s2[1], m[0], m[1]);
     g_assert_cmpfloat(fabs(s[1] - s[0]), <=, 1e-9 * fabs(s[0]));
     g_assert_cmpfloat(fabs(s2[1] - s2[0]), <=, 1e-9 * s2[0]);
@@ -906,7 +911,7 @@ static void test_randn(void)
     size_t n = 3 * 10 * 17, same = 0;
     const float *a = down(cpu, &y.c), *b = down(gpu, &y.g);
     for (size_t i = 0; i < n; i++) same += memcmp(&a[i], &b[i], sizeof(float)) == 0;
-    g_print("randn: %zu of %zu draws bit-identical\n", same, n);
+    g_test_message("randn: %zu of %zu draws bit-identical", same, n);
     lt_assert_close_abs("randn [3,10,17] row0 5", b, a, n, ABS_RANDN);
     end_case();
 }
@@ -935,6 +940,69 @@ static void test_ddim(void)
     end_case();
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* spectral                                                                                  */
+/* ---------------------------------------------------------------------------------------- */
+
+/* stft (window `hann` or random), istft of a random spectrum (imaginary parts of bins 0 and
+ * n_fft/2 non-zero: both backends must ignore them) and stft_backward of a random dy. istft
+ * uses a window in [0.5, 1): with a Hann window the envelope division multiplies the rounding
+ * of the first and last samples by up to 1e5 (1 / w[2]), which would compare rounding noise;
+ * the CPU tests cover that case against the input itself. With `repeat`, the three ops run
+ * again on the device (cached plans, grown scratch) and must give the same bits. */
+static void run_stft(int B, int64_t F, int N, int hop, int extra, bool hann, uint64_t seed, bool repeat)
+{
+    char name[96];
+    const int K = N / 2 + 1;
+    const int64_t L = (F - 1) * hop + N + extra, Lo = (F - 1) * hop + N;
+    float *wh = hmem((size_t)N * sizeof(float));
+    if (hann)
+        for (int n = 0; n < N; n++) wh[n] = (float)(0.5 - 0.5 * cos(2.0 * M_PI * n / N));
+    else
+        lt_fill_uniform(wh, (size_t)N, seed, 0.0f, 1.0f);
+    Twin w = TWIN(wh, N), wp = TWIN(hrand((size_t)N, seed + 1, 0.5f, 1.0f), N);
+    Twin x = TWIN_RAND(seed + 2, B, L), y = TWIN(NULL, B, F, K, 2);
+    Twin spec = TWIN_RAND(seed + 3, B, F, K, 2), xr = TWIN(NULL, B, Lo);
+    Twin dy = TWIN_RAND(seed + 4, B, F, K, 2), dx = TWIN(NULL, B, L);
+    ok(cpu, lily_op_stft(cpu, &x.c, &w.c, N, hop, &y.c));
+    ok(gpu, lily_op_stft(gpu, &x.g, &w.g, N, hop, &y.g));
+    ok(cpu, lily_op_istft(cpu, &spec.c, &wp.c, N, hop, &xr.c));
+    ok(gpu, lily_op_istft(gpu, &spec.g, &wp.g, N, hop, &xr.g));
+    ok(cpu, lily_op_stft_backward(cpu, &w.c, N, hop, &dy.c, &dx.c));
+    ok(gpu, lily_op_stft_backward(gpu, &w.g, N, hop, &dy.g, &dx.g));
+    snprintf(name, sizeof name, "stft n_fft %d hop %d [%d,%lld]%s", N, hop, B, (long long)L,
+             hann ? " hann" : "");
+    check(name, &y, NMSE_FFT, REL_FFT);
+    snprintf(name, sizeof name, "istft n_fft %d hop %d [%d,%lld,%d,2]", N, hop, B, (long long)F, K);
+    check(name, &xr, NMSE_FFT, REL_FFT);
+    snprintf(name, sizeof name, "stft_backward n_fft %d hop %d [%d,%lld]", N, hop, B, (long long)L);
+    check(name, &dx, NMSE_FFT, REL_FFT);
+    if (!repeat) return;
+    const float *y1 = down(gpu, &y.g), *xr1 = down(gpu, &xr.g), *dx1 = down(gpu, &dx.g);
+    Twin y2 = TWIN(NULL, B, F, K, 2), xr2 = TWIN(NULL, B, Lo), dx2 = TWIN(NULL, B, L);
+    ok(gpu, lily_op_stft(gpu, &x.g, &w.g, N, hop, &y2.g));
+    ok(gpu, lily_op_istft(gpu, &spec.g, &wp.g, N, hop, &xr2.g));
+    ok(gpu, lily_op_stft_backward(gpu, &w.g, N, hop, &dy.g, &dx2.g));
+    g_assert_cmpint(memcmp(y1, down(gpu, &y2.g), lily_tensor_nbytes(&y.g)), ==, 0);
+    g_assert_cmpint(memcmp(xr1, down(gpu, &xr2.g), lily_tensor_nbytes(&xr.g)), ==, 0);
+    g_assert_cmpint(memcmp(dx1, down(gpu, &dx2.g), lily_tensor_nbytes(&dx.g)), ==, 0);
+    g_test_message("stft/istft/stft_backward n_fft %d, %lld frames: identical bits on a second run", N,
+            (long long)(B * F));
+}
+
+/* Small and odd sizes, then AudioSR's setting (n_fft 2048, hop 480, periodic Hann) on 2 x 1300
+ * frames: 2600 frames, which the GPU transforms in batches of 1024, 1024 and 552 (two plan
+ * sizes, the first used twice per op), run twice (the cached plans again). */
+static void test_stft(void)
+{
+    if (!begin_case()) return;
+    run_stft(3, 40, 64, 16, 5, false, 801, false);
+    run_stft(2, 9, 45, 7, 3, false, 811, false);
+    run_stft(1, 4, 512, 512, 0, false, 821, false);
+    run_stft(2, 1300, 2048, 480, 100, true, 831, true);
+    end_case();
+}
+
 /* Lily's own GPU kernels are deterministic: group norm backward, attention backward and
  * reduce give the same bits twice. */
 static void test_deterministic(void)
@@ -957,7 +1025,7 @@ static void test_deterministic(void)
     ok(gpu, lily_op_reduce(gpu, &x.g, &s1, NULL, NULL));
     ok(gpu, lily_op_reduce(gpu, &x.g, &s2, NULL, NULL));
     g_assert_cmpfloat(s1, ==, s2);
-    g_print("group_norm backward, attention backward and reduce: identical bits on a second run\n");
+    g_test_message("group_norm backward, attention backward and reduce: identical bits on a second run");
     end_case();
 }
 
@@ -971,7 +1039,7 @@ int main(int argc, char **argv)
         /* harness self-check: a second CPU context plays the GPU */
         g_assert_cmpint(lily_context_new(NULL, &gpu, err, sizeof err), ==, LILY_OK);
         have_gpu = true;
-        g_print("# LILY_CUDA_TEST_SELFCHECK: comparing the CPU with itself; no CUDA code runs\n");
+        g_test_message("# LILY_CUDA_TEST_SELFCHECK: comparing the CPU with itself; no CUDA code runs");
     } else if (lily_device_probe(LILY_DEVICE_CUDA, 0, why, sizeof why) == LILY_OK) {
         LilyContextParams p;
         lily_context_params_init(&p);
@@ -981,7 +1049,7 @@ int main(int argc, char **argv)
         g_assert_cmpint(st, ==, LILY_OK); /* a device that answers must work: not a skip */
         have_gpu = true;
     } else {
-        g_print("# CUDA tests skipped: %s\n", why);
+        g_test_message("# CUDA tests skipped: %s", why);
     }
     g_test_add_func("/lily/cuda/memory/upload-download", test_upload_download);
     g_test_add_func("/lily/cuda/memory/copy-overlap", test_copy_overlap);
@@ -1011,6 +1079,7 @@ int main(int argc, char **argv)
     g_test_add_func("/lily/cuda/copy-rows", test_copy_rows);
     g_test_add_func("/lily/cuda/randn", test_randn);
     g_test_add_func("/lily/cuda/ddim-step", test_ddim);
+    g_test_add_func("/lily/cuda/stft", test_stft);
     g_test_add_func("/lily/cuda/deterministic", test_deterministic);
     int rc = g_test_run();
     lily_context_free(gpu);

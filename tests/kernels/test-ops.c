@@ -13,7 +13,8 @@
  *   product is bf16 x bf16 with f32 accumulation) and NMSE <= 1e-4 against the f32 reference;
  *   f16 weights: 1e-5 against the reference fed f16-rounded weights (computed in f32);
  *   exp: 4e-7 relative per element over [-87, 88]; gelu tail: 1e-5 relative per element;
- *   copies, casts, randn: exact. */
+ *   copies, casts, randn: exact;
+ *   stft, istft, stft_backward: see the spectral section. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include "common/test-util.h"
 #include "core/context.h"
 #include "core/tensor.h"
+#include "dsp/stft.h"
 #include "kernels/common/activation.h"
 #include "kernels/common/philox.h"
 
@@ -647,7 +649,7 @@ static void test_exp_accuracy(void)
             worst_x = x;
         }
     }
-    g_print("lily_expf: max rel err %.3e at x = %.4f (tol 4e-7)\n", worst, worst_x);
+    g_test_message("lily_expf: max rel err %.3e at x = %.4f (tol 4e-7)", worst, worst_x);
     g_assert_cmpfloat(worst, <=, 4e-7);
     g_assert_cmpfloat(lily_expf(-100.0f), ==, 0.0f);
     g_assert_cmpfloat(lily_expf(-INFINITY), ==, 0.0f);
@@ -664,7 +666,7 @@ static void test_exp_accuracy(void)
         double rel = fabs(lily_geluf(x) - ref) / fabs(ref);
         if (rel > gw) gw = rel;
     }
-    g_print("gelu negative tail: max rel err %.3e (tol 1e-5)\n", gw);
+    g_test_message("gelu negative tail: max rel err %.3e (tol 1e-5)", gw);
     g_assert_cmpfloat(gw, <=, 1e-5);
 }
 
@@ -776,7 +778,7 @@ static void test_fill_cast(void)
             uint16_t want = half[hi] == LILY_DTYPE_BF16 ? lily_f32_to_bf16(x[i]) : lily_f32_to_f16(x[i]);
             bad += h[i] != want;
         }
-        g_print("cast f32 -> %s: %zu of %zu words differ from core/tensor.c (tol 0)\n",
+        g_test_message("cast f32 -> %s: %zu of %zu words differ from core/tensor.c (tol 0)",
                 hi ? "f16" : "bf16", bad, n);
         g_assert_cmpuint(bad, ==, 0);
         LilyTensor tback = TEN(y, n);
@@ -786,7 +788,7 @@ static void test_fill_cast(void)
         /* bitwise, since the data holds an infinity */
         bad = 0;
         for (size_t i = 0; i < n; i++) bad += memcmp(&y[i], &rf[i], 4) != 0;
-        g_print("cast %s -> f32: %zu of %zu values differ from core/tensor.c (tol 0)\n", hi ? "f16" : "bf16", bad, n);
+        g_test_message("cast %s -> f32: %zu of %zu values differ from core/tensor.c (tol 0)", hi ? "f16" : "bf16", bad, n);
         g_assert_cmpuint(bad, ==, 0);
         g_free(h);
     }
@@ -819,7 +821,7 @@ static void test_reduce(void)
     }
     LilyTensor tx = TEN(x, n);
     ok(lily_op_reduce(ctx, &tx, &gs, &gs2, &gm));
-    g_print("reduce: sum %.9g (ref %.9g) sumsq %.9g (ref %.9g) max %.9g (ref %.9g), rel tol 1e-12\n", gs, s,
+    g_test_message("reduce: sum %.9g (ref %.9g) sumsq %.9g (ref %.9g) max %.9g (ref %.9g), rel tol 1e-12", gs, s,
             gs2, s2, gm, m);
     g_assert_cmpfloat(fabs(gs - s), <=, 1e-12 * s2);
     g_assert_cmpfloat(fabs(gs2 - s2), <=, 1e-12 * s2);
@@ -1004,6 +1006,405 @@ static void test_ddim(void)
     g_free(rf0);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* spectral: stft, istft, stft_backward                                                      */
+/* ---------------------------------------------------------------------------------------- */
+
+/* Tolerances of the STFT family (f32 FFTs of up to 2048 points against double references):
+ *   stft vs a direct O(N^2) DFT in double: max |err| over a frame <= 1e-5 of the frame's
+ *     peak |re|, |im| (FFTW f32 rounding is ~1e-7 log2 N of the frame's rms);
+ *   stft_backward vs the adjoint formula of backend.h in double: 1e-5 of the peak |dx|;
+ *   istft of a random spectrum vs irfft + overlap-add + envelope in double: 1e-5 of the peak;
+ *   <stft(x), dy> == <x, stft_backward(dy)>: 1e-5 relative to sum |y_i dy_i| and to
+ *     |<stft(x), dy>|;
+ *   central finite differences (step 1: the op is linear, so only rounding remains):
+ *     1e-4 of the peak |dx|;
+ *   istft(stft(x)) == x: 1e-5 of peak |x| where the envelope (overlap-added squared window) is
+ *     >= 1e-2; where 1e-11 < envelope < 1e-2 (the first and last few samples of a Hann
+ *     analysis, where the division by a tiny envelope magnifies the FFT's rounding by about
+ *     1 / sqrt(envelope)) 1e-6 / sqrt(envelope) of peak |x|; where the envelope <= 1e-11,
+ *     exactly 0 (torch.istft's rule);
+ *   magnitudes vs the engine's double-precision host STFT (dsp/stft.h) with AudioSR's setting:
+ *     1e-4 of the frame's peak magnitude. */
+#define TOL_STFT 1e-5
+#define TOL_STFT_FD 1e-4
+#define TOL_STFT_HOST 1e-4
+
+/* Reference frames in double: ref[b, f, k] = sum_n x[b, f hop + n] w[n] e^{-2 pi i k n / N}. */
+static void ref_stft(int B, int64_t L, int N, int hop, const float *x, const float *w, double *ref)
+{
+    int64_t F = (L - N) / hop + 1;
+    int K = N / 2 + 1;
+    double *c = g_new(double, N), *sn = g_new(double, N);
+    for (int m = 0; m < N; m++) {
+        c[m] = cos(2.0 * M_PI * m / N);
+        sn[m] = sin(2.0 * M_PI * m / N);
+    }
+    for (int b = 0; b < B; b++)
+        for (int64_t f = 0; f < F; f++)
+            for (int k = 0; k < K; k++) {
+                double re = 0, im = 0;
+                for (int n = 0; n < N; n++) {
+                    double v = (double)x[b * L + f * hop + n] * w[n];
+                    int m = (int)(((int64_t)k * n) % N);
+                    re += v * c[m];
+                    im -= v * sn[m];
+                }
+                double *o = ref + 2 * (((int64_t)b * F + f) * K + k);
+                o[0] = re;
+                o[1] = im;
+            }
+    g_free(c);
+    g_free(sn);
+}
+
+/* The adjoint of backend.h in double: dx[b, f hop + n] += w[n] sum_k (dyr cos - dyi sin). */
+static void ref_stft_adjoint(int B, int64_t L, int N, int hop, const float *dy, const float *w, double *dx)
+{
+    int64_t F = (L - N) / hop + 1;
+    int K = N / 2 + 1;
+    memset(dx, 0, (size_t)(B * L) * sizeof(double));
+    for (int b = 0; b < B; b++)
+        for (int64_t f = 0; f < F; f++)
+            for (int n = 0; n < N; n++) {
+                double acc = 0;
+                for (int k = 0; k < K; k++) {
+                    const float *d = dy + 2 * (((int64_t)b * F + f) * K + k);
+                    double a = 2.0 * M_PI * (double)(((int64_t)k * n) % N) / N;
+                    acc += d[0] * cos(a) - d[1] * sin(a);
+                }
+                dx[b * L + f * hop + n] += w[n] * acc;
+            }
+}
+
+/* Largest per-frame error relative to the frame's peak component. */
+static double frame_rel_err(const float *got, const double *ref, int64_t frames, int K)
+{
+    double worst = 0;
+    for (int64_t r = 0; r < frames; r++) {
+        double peak = 0, err = 0;
+        for (int i = 0; i < 2 * K; i++) {
+            double rv = ref[r * 2 * K + i], d = fabs((double)got[r * 2 * K + i] - rv);
+            if (fabs(rv) > peak) peak = fabs(rv);
+            if (!(d <= err)) err = isnan(d) ? INFINITY : d;
+        }
+        double rel = err / (peak > 0 ? peak : 1.0);
+        if (!(rel <= worst)) worst = rel;
+    }
+    return worst;
+}
+
+static float *hann_f(int n)
+{
+    double *d = g_new(double, n);
+    lily_hann_periodic(d, n);
+    float *w = to_f32(d, (size_t)n);
+    g_free(d);
+    return w;
+}
+
+/* stft against the direct DFT (random window, so no symmetry helps), even and odd sizes,
+ * trailing samples no frame covers; stft_backward against the adjoint written out. */
+static void test_stft_dft(void)
+{
+    static const struct { int N, hop, F, extra; } cs[] = {
+        {64, 16, 10, 5}, {2048, 480, 5, 100}, {45, 7, 9, 3},
+    };
+    const int B = 2;
+    for (size_t ci = 0; ci < G_N_ELEMENTS(cs); ci++) {
+        int N = cs[ci].N, hop = cs[ci].hop, K = N / 2 + 1;
+        int64_t F = cs[ci].F, L = (F - 1) * hop + N + cs[ci].extra;
+        size_t ny = (size_t)(B * F * K * 2), nx = (size_t)(B * L);
+        float *x = rnd(nx, 300 + ci), *w = rnd((size_t)N, 310 + ci), *y = nans(ny);
+        for (int n = 0; n < N; n++) w[n] = 0.5f + 0.5f * w[n]; /* [0, 1) */
+        LilyTensor tx = TEN(x, B, L), tw = TEN(w, N), ty = TEN(y, B, F, K, 2);
+        ok(lily_op_stft(ctx, &tx, &tw, N, hop, &ty));
+        double *ref = g_new(double, ny);
+        ref_stft(B, L, N, hop, x, w, ref);
+        double rel = frame_rel_err(y, ref, B * F, K);
+        g_test_message("stft n_fft %d hop %d B %d F %lld vs direct DFT: max err / frame peak %.2e (tol %.0e)",
+                       N, hop, B, (long long)F, rel, TOL_STFT);
+        g_assert_cmpfloat(rel, <=, TOL_STFT);
+
+        /* the adjoint, against the formula */
+        float *dy = rnd(ny, 320 + ci), *dx = nans(nx);
+        LilyTensor tdy = TEN(dy, B, F, K, 2), tdx = TEN(dx, B, L);
+        ok(lily_op_stft_backward(ctx, &tw, N, hop, &tdy, &tdx));
+        double *rdx = g_new(double, nx);
+        ref_stft_adjoint(B, L, N, hop, dy, w, rdx);
+        float *rdxf = to_f32(rdx, nx);
+        char name[96];
+        snprintf(name, sizeof name, "stft_backward n_fft %d hop %d vs adjoint formula", N, hop);
+        lt_assert_close_rel(name, dx, rdxf, nx, TOL_STFT);
+        /* samples after the last frame get exactly 0 */
+        for (int b = 0; b < B; b++)
+            for (int64_t t = (F - 1) * hop + N; t < L; t++) g_assert_cmpfloat(dx[b * L + t], ==, 0.0f);
+        g_free(x);
+        g_free(w);
+        g_free(y);
+        g_free(ref);
+        g_free(dy);
+        g_free(dx);
+        g_free(rdx);
+        g_free(rdxf);
+    }
+}
+
+/* <stft(x), dy> == <x, stft_backward(dy)>, and central differences of L = <stft(x), dy>. */
+static void test_stft_adjoint(void)
+{
+    static const struct { int N, hop; int64_t L; } cs[] = {{64, 16, 300}, {2048, 480, 6000}, {16, 4, 43}};
+    const int B = 2;
+    for (size_t ci = 0; ci < G_N_ELEMENTS(cs); ci++) {
+        int N = cs[ci].N, hop = cs[ci].hop, K = N / 2 + 1;
+        int64_t L = cs[ci].L, F = (L - N) / hop + 1;
+        size_t ny = (size_t)(B * F * K * 2), nx = (size_t)(B * L);
+        float *x = rnd(nx, 400 + ci), *w = hann_f(N), *y = nans(ny), *dy = rnd(ny, 410 + ci), *dx = nans(nx);
+        LilyTensor tx = TEN(x, B, L), tw = TEN(w, N), ty = TEN(y, B, F, K, 2);
+        LilyTensor tdy = TEN(dy, B, F, K, 2), tdx = TEN(dx, B, L);
+        ok(lily_op_stft(ctx, &tx, &tw, N, hop, &ty));
+        ok(lily_op_stft_backward(ctx, &tw, N, hop, &tdy, &tdx));
+        double a = 0, b = 0, norm = 0;
+        for (size_t i = 0; i < ny; i++) {
+            a += (double)y[i] * dy[i];
+            norm += fabs((double)y[i] * dy[i]);
+        }
+        for (size_t i = 0; i < nx; i++) b += (double)x[i] * dx[i];
+        double rel = fabs(a - b) / norm, rel_a = fabs(a - b) / fabs(a);
+        g_test_message("stft adjoint n_fft %d hop %d: <stft(x),dy> %.9g  <x,stft_backward(dy)> %.9g  "
+                       "|diff| / sum|y dy| %.2e, |diff| / |<stft(x),dy>| %.2e (tol %.0e each)",
+                       N, hop, a, b, rel, rel_a, TOL_STFT);
+        g_assert_cmpfloat(rel, <=, TOL_STFT);
+        g_assert_cmpfloat(rel_a, <=, TOL_STFT);
+
+        if (N == 16) {
+            /* central differences on a few elements (near the start, covered by one frame;
+             * interior; the uncovered tail, gradient 0; second row) */
+            int64_t idx[] = {1, 3, 21, L - 1, L + 17};
+            float *yp = g_new(float, ny), *ym = g_new(float, ny), *fd = g_new(float, G_N_ELEMENTS(idx)),
+                  *an = g_new(float, G_N_ELEMENTS(idx));
+            LilyTensor typ = TEN(yp, B, F, K, 2), tym = TEN(ym, B, F, K, 2);
+            const float h = 1.0f;
+            for (size_t j = 0; j < G_N_ELEMENTS(idx); j++) {
+                float keep = x[idx[j]];
+                x[idx[j]] = keep + h;
+                ok(lily_op_stft(ctx, &tx, &tw, N, hop, &typ));
+                x[idx[j]] = keep - h;
+                ok(lily_op_stft(ctx, &tx, &tw, N, hop, &tym));
+                x[idx[j]] = keep;
+                double d = 0;
+                for (size_t i = 0; i < ny; i++) d += ((double)yp[i] - ym[i]) * dy[i];
+                fd[j] = (float)(d / (2.0 * h));
+                an[j] = dx[idx[j]];
+            }
+            /* relative to the peak |dx| of the whole gradient */
+            float peak = 0;
+            for (size_t i = 0; i < nx; i++) peak = fmaxf(peak, fabsf(dx[i]));
+            for (size_t j = 0; j < G_N_ELEMENTS(idx); j++) {
+                g_test_message("stft_backward fd [%lld]: analytic %.7g  central difference %.7g",
+                               (long long)idx[j], (double)an[j], (double)fd[j]);
+                g_assert_cmpfloat(fabs((double)an[j] - fd[j]), <=, TOL_STFT_FD * peak);
+            }
+            g_free(yp);
+            g_free(ym);
+            g_free(fd);
+            g_free(an);
+        }
+        g_free(x);
+        g_free(w);
+        g_free(y);
+        g_free(dy);
+        g_free(dx);
+    }
+}
+
+/* istft(stft(x)) == x where the envelope is non-zero: periodic Hann at hop n_fft/4 (64 and
+ * 2048 points) and a rectangular window at hop n_fft; 0 where the envelope is <= 1e-11. */
+static void test_istft_roundtrip(void)
+{
+    static const struct { int N, hop, rect; int64_t F; } cs[] = {
+        {64, 16, 0, 20}, {2048, 512, 0, 12}, {64, 64, 1, 7}, {2048, 2048, 1, 3},
+    };
+    const int B = 2;
+    for (size_t ci = 0; ci < G_N_ELEMENTS(cs); ci++) {
+        int N = cs[ci].N, hop = cs[ci].hop, K = N / 2 + 1;
+        int64_t F = cs[ci].F, L = (F - 1) * hop + N;
+        size_t ny = (size_t)(B * F * K * 2), nx = (size_t)(B * L);
+        float *x = rnd(nx, 500 + ci), *y = nans(ny), *xr = nans(nx);
+        float *w = cs[ci].rect ? g_new(float, N) : hann_f(N);
+        if (cs[ci].rect)
+            for (int n = 0; n < N; n++) w[n] = 1.0f;
+        LilyTensor tx = TEN(x, B, L), tw = TEN(w, N), ty = TEN(y, B, F, K, 2), txr = TEN(xr, B, L);
+        ok(lily_op_stft(ctx, &tx, &tw, N, hop, &ty));
+        ok(lily_op_istft(ctx, &ty, &tw, N, hop, &txr));
+        double peak = 0, err_main = 0, err_edge = 0;
+        int64_t n_main = 0, n_edge = 0, n_zero = 0;
+        for (int64_t t = 0; t < L; t++) {
+            double env = 0;
+            for (int64_t f = 0; f < F; f++)
+                if (t >= f * hop && t < f * hop + N) env += (double)w[t - f * hop] * w[t - f * hop];
+            for (int b = 0; b < B; b++) {
+                double xv = x[b * L + t], d = fabs((double)xr[b * L + t] - xv);
+                if (isnan(d)) d = INFINITY;
+                peak = fmax(peak, fabs(xv));
+                if (env <= 1e-11) {
+                    g_assert_cmpfloat(xr[b * L + t], ==, 0.0f);
+                    n_zero++;
+                } else if (env >= 1e-2) {
+                    err_main = fmax(err_main, d);
+                    n_main++;
+                } else {
+                    err_edge = fmax(err_edge, d * sqrt(env));
+                    n_edge++;
+                }
+            }
+        }
+        g_test_message("istft(stft(x)) %s n_fft %d hop %d: max|err| / peak %.2e over %lld samples with "
+                       "envelope >= 1e-2 (tol %.0e); max |err| sqrt(env) / peak %.2e over %lld edge samples "
+                       "(tol 1e-6); %lld samples with envelope <= 1e-11 are 0",
+                       cs[ci].rect ? "rect" : "hann", N, hop, err_main / peak, (long long)n_main, TOL_STFT,
+                       err_edge / peak, (long long)n_edge, (long long)n_zero);
+        g_assert_cmpfloat(err_main / peak, <=, TOL_STFT);
+        g_assert_cmpfloat(err_edge / peak, <=, 1e-6);
+        if (cs[ci].rect) g_assert_cmpint(n_main, ==, (int64_t)nx);
+        g_free(x);
+        g_free(y);
+        g_free(xr);
+        g_free(w);
+    }
+}
+
+/* istft of a random spectrum against irfft + window + overlap-add + envelope written out in
+ * double: the imaginary parts of bin 0 and (even n_fft) bin n_fft/2 are ignored, as irfft
+ * ignores them. Windows in [0.5, 1), so the envelope is never small. */
+static void test_istft_direct(void)
+{
+    static const struct { int N, hop; int64_t F; } cs[] = {{64, 16, 12}, {45, 7, 9}, {32, 40, 5}};
+    const int B = 2;
+    for (size_t ci = 0; ci < G_N_ELEMENTS(cs); ci++) {
+        int N = cs[ci].N, hop = cs[ci].hop, K = N / 2 + 1;
+        int64_t F = cs[ci].F, L = (F - 1) * hop + N;
+        size_t ns = (size_t)(B * F * K * 2), nx = (size_t)(B * L);
+        float *spec = rnd(ns, 900 + ci), *w = rnd((size_t)N, 910 + ci), *y = nans(nx);
+        for (int n = 0; n < N; n++) w[n] = 0.75f + 0.25f * w[n];
+        LilyTensor ts = TEN(spec, B, F, K, 2), tw = TEN(w, N), ty = TEN(y, B, L);
+        ok(lily_op_istft(ctx, &ts, &tw, N, hop, &ty));
+        double *acc = g_new0(double, nx), *env = g_new0(double, (size_t)L);
+        for (int b = 0; b < B; b++)
+            for (int64_t f = 0; f < F; f++)
+                for (int n = 0; n < N; n++) {
+                    const float *X = spec + 2 * (((int64_t)b * F + f) * K);
+                    double v = X[0];
+                    for (int k = 1; k < K; k++) {
+                        double a = 2.0 * M_PI * (double)(((int64_t)k * n) % N) / N;
+                        if (2 * k == N)
+                            v += X[2 * k] * cos(a);
+                        else
+                            v += 2.0 * (X[2 * k] * cos(a) - X[2 * k + 1] * sin(a));
+                    }
+                    acc[b * L + f * hop + n] += v / N * w[n];
+                    if (b == 0) env[f * hop + n] += (double)w[n] * w[n];
+                }
+        float *ref = g_new(float, nx);
+        for (int b = 0; b < B; b++)
+            for (int64_t t = 0; t < L; t++)
+                ref[b * L + t] = env[t] > 1e-11 ? (float)(acc[b * L + t] / env[t]) : 0.0f;
+        char name[96];
+        snprintf(name, sizeof name, "istft n_fft %d hop %d vs irfft + overlap-add", N, hop);
+        lt_assert_close_rel(name, y, ref, nx, TOL_STFT);
+        /* hop > n_fft leaves gaps: envelope 0, output exactly 0 */
+        for (int64_t t = 0; t < L; t++)
+            if (env[t] == 0.0) g_assert_cmpfloat(y[t], ==, 0.0f);
+        g_free(spec);
+        g_free(w);
+        g_free(y);
+        g_free(acc);
+        g_free(env);
+        g_free(ref);
+    }
+}
+
+/* AudioSR's setting (n_fft 2048, hop 480, periodic Hann) against the engine's host STFT
+ * (dsp/stft.h, FFTW in double): magnitudes per frame. */
+static void test_stft_vs_host(void)
+{
+    const int N = 2048, hop = 480, K = N / 2 + 1, B = 1;
+    const int64_t F = 12, L = (F - 1) * hop + N;
+    float *x = g_new(float, L), *noise = rnd((size_t)L, 600);
+    lt_sine(x, (size_t)L, 1000.0, 48000.0, 0.5);
+    for (int64_t i = 0; i < L; i++) x[i] += 0.1f * noise[i];
+    float *w = hann_f(N), *y = nans((size_t)(F * K * 2));
+    LilyTensor tx = TEN(x, B, L), tw = TEN(w, N), ty = TEN(y, B, F, K, 2);
+    ok(lily_op_stft(ctx, &tx, &tw, N, hop, &ty));
+    LilyRfft r;
+    ok(lily_rfft_init(ctx, &r, N, 0));
+    double *wd = g_new(double, N);
+    lily_hann_periodic(wd, N);
+    double worst = 0;
+    for (int64_t f = 0; f < F; f++) {
+        for (int n = 0; n < N; n++) r.in[n] = (double)x[f * hop + n] * wd[n];
+        fftw_execute(r.fwd);
+        double peak = 0, err = 0;
+        for (int k = 0; k < K; k++) {
+            double ref = hypot(r.spec[k][0], r.spec[k][1]);
+            double got = hypot(y[(f * K + k) * 2], y[(f * K + k) * 2 + 1]);
+            peak = fmax(peak, ref);
+            err = fmax(err, isnan(got) ? INFINITY : fabs(got - ref));
+        }
+        worst = fmax(worst, err / peak);
+    }
+    g_test_message("stft vs dsp/stft.h host STFT (n_fft 2048, hop 480, periodic Hann): max |mag err| / "
+                   "frame peak %.2e (tol %.0e)", worst, TOL_STFT_HOST);
+    g_assert_cmpfloat(worst, <=, TOL_STFT_HOST);
+    lily_rfft_release(&r);
+    g_free(wd);
+    g_free(x);
+    g_free(noise);
+    g_free(w);
+    g_free(y);
+}
+
+/* Shape and parameter errors come back as statuses naming the op. */
+static void expect_err(LilyStatus st, LilyStatus want, const char *op)
+{
+    const char *msg = lily_context_error(ctx);
+    g_test_message("expected error: %s", msg);
+    g_assert_cmpint(st, ==, want);
+    g_assert_nonnull(strstr(msg, op));
+}
+
+static void test_stft_errors(void)
+{
+    const int N = 64, hop = 16, K = N / 2 + 1, B = 2;
+    const int64_t L = 300, F = (L - N) / hop + 1, Lo = (F - 1) * hop + N;
+    float *x = rnd((size_t)(B * L), 700), *w = hann_f(N), *y = nans((size_t)(B * (F + 1) * K * 2));
+    float *xr = nans((size_t)(B * (Lo + 1)));
+    LilyTensor tx = TEN(x, B, L), tw = TEN(w, N), tw_short = TEN(w, N - 1);
+    LilyTensor ty = TEN(y, B, F, K, 2), ty_frames = TEN(y, B, F + 1, K, 2), ty_bins = TEN(y, B, F, K - 1, 2);
+    LilyTensor ty_batch = TEN(y, 1, F, K, 2), tx_short = TEN(x, B, N - 1);
+    LilyTensor txr = TEN(xr, B, Lo), txr_long = TEN(xr, B, Lo + 1);
+    expect_err(lily_op_stft(ctx, &tx, &tw, N, hop, &ty_frames), LILY_ERR_SHAPE, "stft");
+    expect_err(lily_op_stft(ctx, &tx, &tw, N, hop, &ty_bins), LILY_ERR_SHAPE, "stft");
+    expect_err(lily_op_stft(ctx, &tx, &tw, N, hop, &ty_batch), LILY_ERR_SHAPE, "stft");
+    expect_err(lily_op_stft(ctx, &tx, &tw_short, N, hop, &ty), LILY_ERR_SHAPE, "stft");
+    expect_err(lily_op_stft(ctx, &tx_short, &tw, N, hop, &ty), LILY_ERR_SHAPE, "stft");
+    expect_err(lily_op_stft(ctx, &tx, &tw, N, 0, &ty), LILY_ERR_INVALID_ARGUMENT, "stft");
+    expect_err(lily_op_stft(ctx, &tx, NULL, N, hop, &ty), LILY_ERR_SHAPE, "stft");
+    expect_err(lily_op_istft(ctx, &ty, &tw, N, hop, &txr_long), LILY_ERR_SHAPE, "istft");
+    expect_err(lily_op_istft(ctx, &ty_bins, &tw, N, hop, &txr), LILY_ERR_SHAPE, "istft");
+    expect_err(lily_op_istft(ctx, &ty, &tw, N, hop, &ty), LILY_ERR_SHAPE, "istft");
+    expect_err(lily_op_stft_backward(ctx, &tw, N, hop, &ty_frames, &tx), LILY_ERR_SHAPE, "stft_backward");
+    expect_err(lily_op_stft_backward(ctx, &tw, N, hop, &ty, &tx_short), LILY_ERR_SHAPE, "stft_backward");
+    expect_err(lily_op_stft_backward(ctx, &tw_short, N, hop, &ty, &tx), LILY_ERR_SHAPE, "stft_backward");
+    /* and the right shapes still work afterwards */
+    ok(lily_op_stft(ctx, &tx, &tw, N, hop, &ty));
+    ok(lily_op_istft(ctx, &ty, &tw, N, hop, &txr));
+    g_free(x);
+    g_free(w);
+    g_free(y);
+    g_free(xr);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1038,6 +1439,12 @@ int main(int argc, char **argv)
     g_test_add_func("/lily/kernels/copy-rows", test_copy_rows);
     g_test_add_func("/lily/kernels/randn", test_randn);
     g_test_add_func("/lily/kernels/ddim-step", test_ddim);
+    g_test_add_func("/lily/kernels/stft-dft", test_stft_dft);
+    g_test_add_func("/lily/kernels/stft-adjoint", test_stft_adjoint);
+    g_test_add_func("/lily/kernels/istft-direct", test_istft_direct);
+    g_test_add_func("/lily/kernels/istft-roundtrip", test_istft_roundtrip);
+    g_test_add_func("/lily/kernels/stft-vs-host", test_stft_vs_host);
+    g_test_add_func("/lily/kernels/stft-errors", test_stft_errors);
     int rc = g_test_run();
     lily_context_free(ctx);
     return rc;
