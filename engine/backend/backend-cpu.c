@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "backend/backend.h"
+#include "backend/kernel-args.h"
 #include "core/context.h"
 #include "cpu/activation.h"  /* unary, geglu */
 #include "cpu/attention.h"   /* attention, softmax */
@@ -95,25 +96,20 @@ static int nthreads(LilyContext *ctx)
     return impl_of(ctx)->n_threads;
 }
 
-static const char *shp(const LilyTensor *t, char *buf)
-{
-    if (!t) return "none";
-    return lily_shape_str(t, buf, 96);
-}
-
 /* A kernel's failure as a context error naming the op and two of its tensors (with the oneDNN
  * handle's message when the kernel is one that records it). */
 static LilyStatus kfail_why(LilyContext *ctx, int rc, const char *op, const LilyTensor *a,
                             const LilyTensor *b, const char *why)
 {
-    char sa[96], sb[96];
+    char sa[LILY_KARGS_SHAPE_LEN], sb[LILY_KARGS_SHAPE_LEN];
     if (rc == LILY_CPU_ERR_NO_MEMORY)
         return lily_error(ctx, LILY_ERR_NO_MEMORY,
                           "cpu %s (%s, %s): out of host memory%s%s; try shorter chunks", op,
-                          shp(a, sa), shp(b, sb), *why ? ": " : "", why);
+                          lily_kargs_shape(a, sa), lily_kargs_shape(b, sb), *why ? ": " : "",
+                          why);
     return lily_error(ctx, rc == LILY_CPU_ERR_UNSUPPORTED ? LILY_ERR_UNSUPPORTED : LILY_ERR_INTERNAL,
-                      "cpu %s (%s, %s) failed: %s", op, shp(a, sa), shp(b, sb),
-                      *why ? why : "unknown kernel error");
+                      "cpu %s (%s, %s) failed: %s", op, lily_kargs_shape(a, sa),
+                      lily_kargs_shape(b, sb), *why ? why : "unknown kernel error");
 }
 
 static LilyStatus kfail(LilyContext *ctx, int rc, const char *op, const LilyTensor *a,
@@ -136,153 +132,58 @@ static LilyStatus kfail(LilyContext *ctx, int rc, const char *op, const LilyTens
         if (kt_rc_ != LILY_CPU_OK) return kfail_why(ctx, kt_rc_, op, a, b, "");                \
     } while (0)
 
-static int kdt(LilyDType t)
-{
-    switch (t) {
-    case LILY_DTYPE_BF16: return LILY_KDT_BF16;
-    case LILY_DTYPE_F16: return LILY_KDT_F16;
-    default: return LILY_KDT_F32;
-    }
-}
-
-static const float *cf(const LilyTensor *t)
-{
-    return t ? (const float *)t->data : NULL;
-}
-
-static float *mf(LilyTensor *t)
-{
-    return t ? (float *)t->data : NULL;
-}
-
-static int64_t numel(const LilyTensor *t)
-{
-    return lily_tensor_numel(t);
-}
-
-static int64_t rows(const LilyTensor *t)
-{
-    return t->ndim ? numel(t) / t->shape[t->ndim - 1] : 0;
-}
-
-static int64_t last(const LilyTensor *t)
-{
-    return t->shape[t->ndim - 1];
-}
-
-static LilyCpuConvShape conv_shape(const LilyTensor *x, const LilyTensor *w, const LilyConvParams *p,
-                                   const LilyTensor *y, int nd)
-{
-    LilyCpuConvShape s;
-    memset(&s, 0, sizeof s);
-    s.nd = nd;
-    s.n = x->shape[0];
-    s.c = x->shape[1];
-    s.o = w->shape[0];
-    for (int i = 0; i < 2; i++) {
-        s.stride[i] = p->stride[i];
-        s.pad_begin[i] = p->pad_begin[i];
-        s.pad_end[i] = p->pad_end[i];
-        s.dilation[i] = p->dilation[i];
-    }
-    if (nd == 2) {
-        s.in[0] = x->shape[2];
-        s.in[1] = x->shape[3];
-        s.k[0] = w->shape[2];
-        s.k[1] = w->shape[3];
-        s.out[0] = y->shape[2];
-        s.out[1] = y->shape[3];
-    } else {
-        s.in[0] = s.k[0] = s.out[0] = 1;
-        s.in[1] = x->shape[2];
-        s.k[1] = w->shape[2];
-        s.out[1] = y->shape[2];
-    }
-    return s;
-}
-
-static LilyCpuConvShape convt_shape(const LilyTensor *x, const LilyTensor *w, int stride, int pad,
-                                    const LilyTensor *y)
-{
-    LilyCpuConvShape s;
-    memset(&s, 0, sizeof s);
-    s.nd = 1;
-    s.transposed = 1;
-    s.n = x->shape[0];
-    s.c = x->shape[1];
-    s.o = w->shape[1];
-    s.in[0] = s.k[0] = s.out[0] = 1;
-    s.in[1] = x->shape[2];
-    s.k[1] = w->shape[2];
-    s.out[1] = y->shape[2];
-    s.stride[0] = 1;
-    s.stride[1] = stride;
-    s.pad_begin[1] = s.pad_end[1] = pad;
-    s.dilation[0] = s.dilation[1] = 1;
-    return s;
-}
-
-static bool conv_empty(const LilyCpuConvShape *s)
-{
-    return s->n == 0 || s->c == 0 || s->o == 0 || s->out[0] == 0 || s->out[1] == 0;
-}
-
-static LilyStatus conv_fwd(LilyContext *ctx, const char *op, LilyCpuConvShape *s, const LilyTensor *x,
+static LilyStatus conv_fwd(LilyContext *ctx, const char *op, LilyConvShape s, const LilyTensor *x,
                            const LilyTensor *w, const LilyTensor *b, LilyTensor *y)
 {
-    if (conv_empty(s)) return LILY_OK;
-    KTRY(lily_cpu_conv_forward(impl_of(ctx)->dnn, s, cf(x), w->data, kdt(w->dtype), w->stamp, cf(b), mf(y)),
+    if (lily_kargs_conv_empty(&s)) return LILY_OK;
+    KTRY(lily_cpu_conv_forward(impl_of(ctx)->dnn, &s, cf(x), w->data, lily_kargs_dtype(w->dtype),
+                               w->stamp, cf(b), mf(y)),
          op, x, w);
     return LILY_OK;
 }
 
-static LilyStatus conv_bwd(LilyContext *ctx, const char *op, LilyCpuConvShape *s, const LilyTensor *x,
+static LilyStatus conv_bwd(LilyContext *ctx, const char *op, LilyConvShape s, const LilyTensor *x,
                            const LilyTensor *w, const LilyTensor *dy, LilyTensor *dx, LilyTensor *dw,
                            LilyTensor *db)
 {
-    if (conv_empty(s)) {
+    if (lily_kargs_conv_empty(&s)) {
         if (dx) lily_cpu_fill(nthreads(ctx), mf(dx), 0.0f, numel(dx));
         return LILY_OK;
     }
-    KTRY(lily_cpu_conv_backward(impl_of(ctx)->dnn, s, cf(x), cf(w), cf(dy), mf(dx), mf(dw), mf(db)), op, x, w);
+    KTRY(lily_cpu_conv_backward(impl_of(ctx)->dnn, &s, cf(x), cf(w), cf(dy), mf(dx), mf(dw), mf(db)), op, x, w);
     return LILY_OK;
 }
 
 static LilyStatus cpu_conv2d(LilyContext *ctx, const LilyTensor *x, const LilyTensor *w,
                              const LilyTensor *b, const LilyConvParams *p, LilyTensor *y)
 {
-    LilyCpuConvShape s = conv_shape(x, w, p, y, 2);
-    return conv_fwd(ctx, "conv2d", &s, x, w, b, y);
+    return conv_fwd(ctx, "conv2d", lily_kargs_conv(x, w, p, y, 2), x, w, b, y);
 }
 
 static LilyStatus cpu_conv2d_backward(LilyContext *ctx, const LilyTensor *x, const LilyTensor *w,
                                       const LilyConvParams *p, const LilyTensor *dy, LilyTensor *dx,
                                       LilyTensor *dw, LilyTensor *db)
 {
-    LilyCpuConvShape s = conv_shape(x, w, p, dy, 2);
-    return conv_bwd(ctx, "conv2d_backward", &s, x, w, dy, dx, dw, db);
+    return conv_bwd(ctx, "conv2d_backward", lily_kargs_conv(x, w, p, dy, 2), x, w, dy, dx, dw, db);
 }
 
 static LilyStatus cpu_conv1d(LilyContext *ctx, const LilyTensor *x, const LilyTensor *w,
                              const LilyTensor *b, const LilyConvParams *p, LilyTensor *y)
 {
-    LilyCpuConvShape s = conv_shape(x, w, p, y, 1);
-    return conv_fwd(ctx, "conv1d", &s, x, w, b, y);
+    return conv_fwd(ctx, "conv1d", lily_kargs_conv(x, w, p, y, 1), x, w, b, y);
 }
 
 static LilyStatus cpu_conv1d_backward(LilyContext *ctx, const LilyTensor *x, const LilyTensor *w,
                                       const LilyConvParams *p, const LilyTensor *dy, LilyTensor *dx,
                                       LilyTensor *dw, LilyTensor *db)
 {
-    LilyCpuConvShape s = conv_shape(x, w, p, dy, 1);
-    return conv_bwd(ctx, "conv1d_backward", &s, x, w, dy, dx, dw, db);
+    return conv_bwd(ctx, "conv1d_backward", lily_kargs_conv(x, w, p, dy, 1), x, w, dy, dx, dw, db);
 }
 
 static LilyStatus cpu_conv_transpose1d(LilyContext *ctx, const LilyTensor *x, const LilyTensor *w,
                                        const LilyTensor *b, int stride, int pad, LilyTensor *y)
 {
-    LilyCpuConvShape s = convt_shape(x, w, stride, pad, y);
-    return conv_fwd(ctx, "conv_transpose1d", &s, x, w, b, y);
+    return conv_fwd(ctx, "conv_transpose1d", lily_kargs_convt(x, w, stride, pad, y), x, w, b, y);
 }
 
 static LilyStatus cpu_conv_transpose1d_backward(LilyContext *ctx, const LilyTensor *x,
@@ -290,8 +191,8 @@ static LilyStatus cpu_conv_transpose1d_backward(LilyContext *ctx, const LilyTens
                                                 const LilyTensor *dy, LilyTensor *dx,
                                                 LilyTensor *dw, LilyTensor *db)
 {
-    LilyCpuConvShape s = convt_shape(x, w, stride, pad, dy);
-    return conv_bwd(ctx, "conv_transpose1d_backward", &s, x, w, dy, dx, dw, db);
+    return conv_bwd(ctx, "conv_transpose1d_backward", lily_kargs_convt(x, w, stride, pad, dy), x, w,
+                    dy, dx, dw, db);
 }
 
 static LilyStatus cpu_linear(LilyContext *ctx, const LilyTensor *x, const LilyTensor *w,
@@ -304,8 +205,8 @@ static LilyStatus cpu_linear(LilyContext *ctx, const LilyTensor *x, const LilyTe
             for (int64_t j = 0; j < N; j++) mf(y)[i * N + j] = b ? cf(b)[j] : 0.0f;
         return LILY_OK;
     }
-    KTRY(lily_cpu_linear_forward(impl_of(ctx)->dnn, M, K, N, cf(x), w->data, kdt(w->dtype), w->stamp, cf(b),
-                                 mf(y)),
+    KTRY(lily_cpu_linear_forward(impl_of(ctx)->dnn, M, K, N, cf(x), w->data,
+                                 lily_kargs_dtype(w->dtype), w->stamp, cf(b), mf(y)),
          "linear", x, w);
     return LILY_OK;
 }
@@ -367,9 +268,8 @@ static LilyStatus cpu_group_norm(LilyContext *ctx, const LilyTensor *x, const Li
                                  const LilyTensor *beta, int groups, float eps, int silu,
                                  LilyTensor *y)
 {
-    int64_t N = x->shape[0], C = x->shape[1];
-    int64_t S = N * C > 0 ? numel(x) / (N * C) : 0;
-    if (N * C * S == 0) return LILY_OK;
+    if (numel(x) == 0) return LILY_OK;
+    int64_t N = x->shape[0], C = x->shape[1], S = inner_of(x);
     KTRY_LOOP(lily_cpu_group_norm_forward(nthreads(ctx), N, C, S, groups, cf(x), cf(gamma), cf(beta), eps, silu,
                                      mf(y)),
          "group_norm", x, gamma);
@@ -381,9 +281,8 @@ static LilyStatus cpu_group_norm_backward(LilyContext *ctx, const LilyTensor *x,
                                           int groups, float eps, int silu, const LilyTensor *dy,
                                           LilyTensor *dx, LilyTensor *dgamma, LilyTensor *dbeta)
 {
-    int64_t N = x->shape[0], C = x->shape[1];
-    int64_t S = N * C > 0 ? numel(x) / (N * C) : 0;
-    if (N * C * S == 0) return LILY_OK;
+    if (numel(x) == 0) return LILY_OK;
+    int64_t N = x->shape[0], C = x->shape[1], S = inner_of(x);
     KTRY_LOOP(lily_cpu_group_norm_backward(nthreads(ctx), N, C, S, groups, cf(x), cf(gamma), cf(beta), eps, silu,
                                       cf(dy), mf(dx), mf(dgamma), mf(dbeta)),
          "group_norm_backward", x, gamma);
@@ -425,36 +324,18 @@ static LilyStatus cpu_softmax_backward(LilyContext *ctx, const LilyTensor *y, fl
     return LILY_OK;
 }
 
-static LilyActOp act_op(LilyUnaryOp op)
-{
-    switch (op) {
-    case LILY_UNARY_SILU: return LILY_ACT_SILU;
-    case LILY_UNARY_GELU: return LILY_ACT_GELU;
-    case LILY_UNARY_LEAKY_RELU: return LILY_ACT_LEAKY_RELU;
-    case LILY_UNARY_TANH: return LILY_ACT_TANH;
-    case LILY_UNARY_EXP: return LILY_ACT_EXP;
-    case LILY_UNARY_SCALE: return LILY_ACT_SCALE;
-    case LILY_UNARY_ADD_SCALAR: return LILY_ACT_ADD_SCALAR;
-    case LILY_UNARY_SQUARE: return LILY_ACT_SQUARE;
-    case LILY_UNARY_ABS: return LILY_ACT_ABS;
-    case LILY_UNARY_MIN: return LILY_ACT_MIN;
-    case LILY_UNARY_MAX: return LILY_ACT_MAX;
-    case LILY_UNARY_SIGMOID: return LILY_ACT_SIGMOID;
-    default: return LILY_ACT_IDENTITY;
-    }
-}
-
 static LilyStatus cpu_unary(LilyContext *ctx, LilyUnaryOp op, float alpha, const LilyTensor *x,
                             LilyTensor *y)
 {
-    lily_cpu_unary_forward(nthreads(ctx), act_op(op), alpha, cf(x), mf(y), numel(x));
+    lily_cpu_unary_forward(nthreads(ctx), lily_kargs_act(op), alpha, cf(x), mf(y), numel(x));
     return LILY_OK;
 }
 
 static LilyStatus cpu_unary_backward(LilyContext *ctx, LilyUnaryOp op, float alpha,
                                      const LilyTensor *x, const LilyTensor *dy, LilyTensor *dx)
 {
-    lily_cpu_unary_backward(nthreads(ctx), act_op(op), alpha, cf(x), cf(dy), mf(dx), numel(x));
+    lily_cpu_unary_backward(nthreads(ctx), lily_kargs_act(op), alpha, cf(x), cf(dy), mf(dx),
+                            numel(x));
     return LILY_OK;
 }
 
@@ -499,7 +380,8 @@ static LilyStatus cpu_fill(LilyContext *ctx, LilyTensor *y, float value)
 
 static LilyStatus cpu_cast(LilyContext *ctx, const LilyTensor *x, LilyTensor *y)
 {
-    lily_cpu_cast(nthreads(ctx), x->data, kdt(x->dtype), y->data, kdt(y->dtype), numel(x));
+    lily_cpu_cast(nthreads(ctx), x->data, lily_kargs_dtype(x->dtype), y->data,
+                  lily_kargs_dtype(y->dtype), numel(x));
     return LILY_OK;
 }
 
@@ -522,12 +404,6 @@ static LilyStatus cpu_upsample2x_backward(LilyContext *ctx, const LilyTensor *dy
     lily_cpu_upsample2x_backward(nthreads(ctx), dx->shape[0] * dx->shape[1], dx->shape[2], dx->shape[3],
                                  cf(dy), mf(dx));
     return LILY_OK;
-}
-
-static int64_t inner_of(const LilyTensor *y)
-{
-    int64_t nc = y->shape[0] * y->shape[1];
-    return nc ? numel(y) / nc : 0;
 }
 
 static LilyStatus cpu_concat(LilyContext *ctx, const LilyTensor *a, const LilyTensor *b,

@@ -24,7 +24,7 @@
 #include <string.h>
 
 #include "backend/backend.h"
-#include "common/activation.h" /* LilyActOp */
+#include "backend/kernel-args.h"
 #include "core/context.h"
 #include "cuda/activation.h"  /* unary, geglu */
 #include "cuda/attention.h"   /* attention, softmax */
@@ -63,17 +63,11 @@ static LilyStatus status_of(int rc)
     }
 }
 
-static const char *shp(const LilyTensor *t, char *buf)
-{
-    if (!t) return "none";
-    return lily_shape_str(t, buf, 96);
-}
-
 /* A kernel's failure as a context error naming the op and two of its tensors. */
 static LilyStatus kfail(LilyContext *ctx, int rc, const char *op, const LilyTensor *a,
                         const LilyTensor *b)
 {
-    char sa[96], sb[96];
+    char sa[LILY_KARGS_SHAPE_LEN], sb[LILY_KARGS_SHAPE_LEN];
     LilyCudaHandle *h = hnd(ctx);
     const char *why = lily_cuda_message(h);
     int dev = lily_cuda_handle_device(h);
@@ -81,9 +75,10 @@ static LilyStatus kfail(LilyContext *ctx, int rc, const char *op, const LilyTens
         return lily_error(ctx, LILY_ERR_NO_MEMORY,
                           "cuda:%d %s (%s, %s): out of device memory: %s; use shorter chunks or "
                           "precision=bf16",
-                          dev, op, shp(a, sa), shp(b, sb), why);
-    return lily_error(ctx, status_of(rc), "cuda:%d %s (%s, %s) failed: %s", dev, op, shp(a, sa),
-                      shp(b, sb), *why ? why : "unknown CUDA error");
+                          dev, op, lily_kargs_shape(a, sa), lily_kargs_shape(b, sb), why);
+    return lily_error(ctx, status_of(rc), "cuda:%d %s (%s, %s) failed: %s", dev, op,
+                      lily_kargs_shape(a, sa), lily_kargs_shape(b, sb),
+                      *why ? why : "unknown CUDA error");
 }
 
 /* Every entry point: make the context's device current on this thread, then run. */
@@ -93,40 +88,6 @@ static LilyStatus kfail(LilyContext *ctx, int rc, const char *op, const LilyTens
         if (kt_rc_ == LILY_CUDA_OK) kt_rc_ = (expr);                                           \
         if (kt_rc_ != LILY_CUDA_OK) return kfail(ctx, kt_rc_, op, a, b);                       \
     } while (0)
-
-static int kdt(LilyDType t)
-{
-    switch (t) {
-    case LILY_DTYPE_BF16: return LILY_KDT_BF16;
-    case LILY_DTYPE_F16: return LILY_KDT_F16;
-    default: return LILY_KDT_F32;
-    }
-}
-
-static const float *cf(const LilyTensor *t)
-{
-    return t ? (const float *)t->data : NULL;
-}
-
-static float *mf(LilyTensor *t)
-{
-    return t ? (float *)t->data : NULL;
-}
-
-static int64_t numel(const LilyTensor *t)
-{
-    return lily_tensor_numel(t);
-}
-
-static int64_t rows(const LilyTensor *t)
-{
-    return t->ndim ? numel(t) / t->shape[t->ndim - 1] : 0;
-}
-
-static int64_t last(const LilyTensor *t)
-{
-    return t->shape[t->ndim - 1];
-}
 
 /* ---------------------------------------------------------------------------------------- */
 /* memory                                                                                    */
@@ -187,119 +148,59 @@ static void cuda_destroy(LilyBackend *be)
 /* dense products                                                                            */
 /* ---------------------------------------------------------------------------------------- */
 
-static LilyCudaConvShape conv_shape(const LilyTensor *x, const LilyTensor *w,
-                                    const LilyConvParams *p, const LilyTensor *y, int nd)
-{
-    LilyCudaConvShape s;
-    memset(&s, 0, sizeof s);
-    s.nd = nd;
-    s.n = x->shape[0];
-    s.c = x->shape[1];
-    s.o = w->shape[0];
-    for (int i = 0; i < 2; i++) {
-        s.stride[i] = p->stride[i];
-        s.pad_begin[i] = p->pad_begin[i];
-        s.pad_end[i] = p->pad_end[i];
-        s.dilation[i] = p->dilation[i];
-    }
-    if (nd == 2) {
-        s.in[0] = x->shape[2];
-        s.in[1] = x->shape[3];
-        s.k[0] = w->shape[2];
-        s.k[1] = w->shape[3];
-        s.out[0] = y->shape[2];
-        s.out[1] = y->shape[3];
-    } else {
-        s.in[0] = s.k[0] = s.out[0] = 1;
-        s.in[1] = x->shape[2];
-        s.k[1] = w->shape[2];
-        s.out[1] = y->shape[2];
-    }
-    return s;
-}
-
-static LilyCudaConvShape convt_shape(const LilyTensor *x, const LilyTensor *w, int stride, int pad,
-                                     const LilyTensor *y)
-{
-    LilyCudaConvShape s;
-    memset(&s, 0, sizeof s);
-    s.nd = 1;
-    s.transposed = 1;
-    s.n = x->shape[0];
-    s.c = x->shape[1];
-    s.o = w->shape[1];
-    s.in[0] = s.k[0] = s.out[0] = 1;
-    s.in[1] = x->shape[2];
-    s.k[1] = w->shape[2];
-    s.out[1] = y->shape[2];
-    s.stride[0] = 1;
-    s.stride[1] = stride;
-    s.pad_begin[1] = s.pad_end[1] = pad;
-    s.dilation[0] = s.dilation[1] = 1;
-    return s;
-}
-
-static bool conv_empty(const LilyCudaConvShape *s)
-{
-    return s->n == 0 || s->c == 0 || s->o == 0 || s->out[0] == 0 || s->out[1] == 0;
-}
-
-static LilyStatus conv_fwd(LilyContext *ctx, const char *op, const LilyCudaConvShape *s,
+static LilyStatus conv_fwd(LilyContext *ctx, const char *op, LilyConvShape s,
                            const LilyTensor *x, const LilyTensor *w, const LilyTensor *b,
                            LilyTensor *y)
 {
-    if (conv_empty(s)) return LILY_OK;
-    KTRY(lily_cuda_conv_forward(hnd(ctx), s, cf(x), w->data, kdt(w->dtype), cf(b), mf(y)), op, x, w);
+    if (lily_kargs_conv_empty(&s)) return LILY_OK;
+    KTRY(lily_cuda_conv_forward(hnd(ctx), &s, cf(x), w->data, lily_kargs_dtype(w->dtype), cf(b),
+                                mf(y)),
+         op, x, w);
     return LILY_OK;
 }
 
-static LilyStatus conv_bwd(LilyContext *ctx, const char *op, const LilyCudaConvShape *s,
+static LilyStatus conv_bwd(LilyContext *ctx, const char *op, LilyConvShape s,
                            const LilyTensor *x, const LilyTensor *w, const LilyTensor *dy,
                            LilyTensor *dx, LilyTensor *dw, LilyTensor *db)
 {
-    if (conv_empty(s)) {
+    if (lily_kargs_conv_empty(&s)) {
         if (dx) KTRY(lily_cuda_fill(hnd(ctx), mf(dx), 0.0f, numel(dx)), op, x, w);
         return LILY_OK;
     }
-    KTRY(lily_cuda_conv_backward(hnd(ctx), s, cf(x), cf(w), cf(dy), mf(dx), mf(dw), mf(db)), op, x, w);
+    KTRY(lily_cuda_conv_backward(hnd(ctx), &s, cf(x), cf(w), cf(dy), mf(dx), mf(dw), mf(db)), op, x, w);
     return LILY_OK;
 }
 
 static LilyStatus cuda_conv2d(LilyContext *ctx, const LilyTensor *x, const LilyTensor *w,
                               const LilyTensor *b, const LilyConvParams *p, LilyTensor *y)
 {
-    LilyCudaConvShape s = conv_shape(x, w, p, y, 2);
-    return conv_fwd(ctx, "conv2d", &s, x, w, b, y);
+    return conv_fwd(ctx, "conv2d", lily_kargs_conv(x, w, p, y, 2), x, w, b, y);
 }
 
 static LilyStatus cuda_conv2d_backward(LilyContext *ctx, const LilyTensor *x, const LilyTensor *w,
                                        const LilyConvParams *p, const LilyTensor *dy,
                                        LilyTensor *dx, LilyTensor *dw, LilyTensor *db)
 {
-    LilyCudaConvShape s = conv_shape(x, w, p, dy, 2);
-    return conv_bwd(ctx, "conv2d_backward", &s, x, w, dy, dx, dw, db);
+    return conv_bwd(ctx, "conv2d_backward", lily_kargs_conv(x, w, p, dy, 2), x, w, dy, dx, dw, db);
 }
 
 static LilyStatus cuda_conv1d(LilyContext *ctx, const LilyTensor *x, const LilyTensor *w,
                               const LilyTensor *b, const LilyConvParams *p, LilyTensor *y)
 {
-    LilyCudaConvShape s = conv_shape(x, w, p, y, 1);
-    return conv_fwd(ctx, "conv1d", &s, x, w, b, y);
+    return conv_fwd(ctx, "conv1d", lily_kargs_conv(x, w, p, y, 1), x, w, b, y);
 }
 
 static LilyStatus cuda_conv1d_backward(LilyContext *ctx, const LilyTensor *x, const LilyTensor *w,
                                        const LilyConvParams *p, const LilyTensor *dy,
                                        LilyTensor *dx, LilyTensor *dw, LilyTensor *db)
 {
-    LilyCudaConvShape s = conv_shape(x, w, p, dy, 1);
-    return conv_bwd(ctx, "conv1d_backward", &s, x, w, dy, dx, dw, db);
+    return conv_bwd(ctx, "conv1d_backward", lily_kargs_conv(x, w, p, dy, 1), x, w, dy, dx, dw, db);
 }
 
 static LilyStatus cuda_conv_transpose1d(LilyContext *ctx, const LilyTensor *x, const LilyTensor *w,
                                         const LilyTensor *b, int stride, int pad, LilyTensor *y)
 {
-    LilyCudaConvShape s = convt_shape(x, w, stride, pad, y);
-    return conv_fwd(ctx, "conv_transpose1d", &s, x, w, b, y);
+    return conv_fwd(ctx, "conv_transpose1d", lily_kargs_convt(x, w, stride, pad, y), x, w, b, y);
 }
 
 static LilyStatus cuda_conv_transpose1d_backward(LilyContext *ctx, const LilyTensor *x,
@@ -307,15 +208,16 @@ static LilyStatus cuda_conv_transpose1d_backward(LilyContext *ctx, const LilyTen
                                                  const LilyTensor *dy, LilyTensor *dx,
                                                  LilyTensor *dw, LilyTensor *db)
 {
-    LilyCudaConvShape s = convt_shape(x, w, stride, pad, dy);
-    return conv_bwd(ctx, "conv_transpose1d_backward", &s, x, w, dy, dx, dw, db);
+    return conv_bwd(ctx, "conv_transpose1d_backward", lily_kargs_convt(x, w, stride, pad, dy), x, w,
+                    dy, dx, dw, db);
 }
 
 static LilyStatus cuda_linear(LilyContext *ctx, const LilyTensor *x, const LilyTensor *w,
                               const LilyTensor *b, LilyTensor *y)
 {
     int64_t M = rows(x), K = last(x), N = w->shape[0];
-    KTRY(lily_cuda_linear_forward(hnd(ctx), M, K, N, cf(x), w->data, kdt(w->dtype), cf(b), mf(y)),
+    KTRY(lily_cuda_linear_forward(hnd(ctx), M, K, N, cf(x), w->data, lily_kargs_dtype(w->dtype),
+                                  cf(b), mf(y)),
          "linear", x, w);
     return LILY_OK;
 }
@@ -372,9 +274,8 @@ static LilyStatus cuda_group_norm(LilyContext *ctx, const LilyTensor *x, const L
                                   const LilyTensor *beta, int groups, float eps, int silu,
                                   LilyTensor *y)
 {
-    int64_t N = x->shape[0], C = x->shape[1];
-    int64_t S = N * C > 0 ? numel(x) / (N * C) : 0;
-    if (N * C * S == 0) return LILY_OK;
+    if (numel(x) == 0) return LILY_OK;
+    int64_t N = x->shape[0], C = x->shape[1], S = inner_of(x);
     KTRY(lily_cuda_group_norm_forward(hnd(ctx), N, C, S, groups, cf(x), cf(gamma), cf(beta), eps,
                                       silu, mf(y)),
          "group_norm", x, gamma);
@@ -386,9 +287,8 @@ static LilyStatus cuda_group_norm_backward(LilyContext *ctx, const LilyTensor *x
                                            int groups, float eps, int silu, const LilyTensor *dy,
                                            LilyTensor *dx, LilyTensor *dgamma, LilyTensor *dbeta)
 {
-    int64_t N = x->shape[0], C = x->shape[1];
-    int64_t S = N * C > 0 ? numel(x) / (N * C) : 0;
-    if (N * C * S == 0) return LILY_OK;
+    if (numel(x) == 0) return LILY_OK;
+    int64_t N = x->shape[0], C = x->shape[1], S = inner_of(x);
     KTRY(lily_cuda_group_norm_backward(hnd(ctx), N, C, S, groups, cf(x), cf(gamma), cf(beta), eps,
                                        silu, cf(dy), mf(dx), mf(dgamma), mf(dbeta)),
          "group_norm_backward", x, gamma);
@@ -437,36 +337,19 @@ static LilyStatus cuda_softmax_backward(LilyContext *ctx, const LilyTensor *y, f
 /* elementwise                                                                               */
 /* ---------------------------------------------------------------------------------------- */
 
-static int act_op(LilyUnaryOp op)
-{
-    switch (op) {
-    case LILY_UNARY_SILU: return LILY_ACT_SILU;
-    case LILY_UNARY_GELU: return LILY_ACT_GELU;
-    case LILY_UNARY_LEAKY_RELU: return LILY_ACT_LEAKY_RELU;
-    case LILY_UNARY_TANH: return LILY_ACT_TANH;
-    case LILY_UNARY_EXP: return LILY_ACT_EXP;
-    case LILY_UNARY_SCALE: return LILY_ACT_SCALE;
-    case LILY_UNARY_ADD_SCALAR: return LILY_ACT_ADD_SCALAR;
-    case LILY_UNARY_SQUARE: return LILY_ACT_SQUARE;
-    case LILY_UNARY_ABS: return LILY_ACT_ABS;
-    case LILY_UNARY_MIN: return LILY_ACT_MIN;
-    case LILY_UNARY_MAX: return LILY_ACT_MAX;
-    case LILY_UNARY_SIGMOID: return LILY_ACT_SIGMOID;
-    default: return LILY_ACT_IDENTITY;
-    }
-}
-
 static LilyStatus cuda_unary(LilyContext *ctx, LilyUnaryOp op, float alpha, const LilyTensor *x,
                              LilyTensor *y)
 {
-    KTRY(lily_cuda_unary_forward(hnd(ctx), act_op(op), alpha, cf(x), mf(y), numel(x)), "unary", x, y);
+    KTRY(lily_cuda_unary_forward(hnd(ctx), lily_kargs_act(op), alpha, cf(x), mf(y), numel(x)),
+         "unary", x, y);
     return LILY_OK;
 }
 
 static LilyStatus cuda_unary_backward(LilyContext *ctx, LilyUnaryOp op, float alpha,
                                       const LilyTensor *x, const LilyTensor *dy, LilyTensor *dx)
 {
-    KTRY(lily_cuda_unary_backward(hnd(ctx), act_op(op), alpha, cf(x), cf(dy), mf(dx), numel(x)),
+    KTRY(lily_cuda_unary_backward(hnd(ctx), lily_kargs_act(op), alpha, cf(x), cf(dy), mf(dx),
+                                  numel(x)),
          "unary_backward", x, dy);
     return LILY_OK;
 }
@@ -512,8 +395,9 @@ static LilyStatus cuda_fill(LilyContext *ctx, LilyTensor *y, float value)
 
 static LilyStatus cuda_cast(LilyContext *ctx, const LilyTensor *x, LilyTensor *y)
 {
-    KTRY(lily_cuda_cast(hnd(ctx), x->data, kdt(x->dtype), y->data, kdt(y->dtype), numel(x)), "cast",
-         x, y);
+    KTRY(lily_cuda_cast(hnd(ctx), x->data, lily_kargs_dtype(x->dtype), y->data,
+                        lily_kargs_dtype(y->dtype), numel(x)),
+         "cast", x, y);
     return LILY_OK;
 }
 
@@ -542,12 +426,6 @@ static LilyStatus cuda_upsample2x_backward(LilyContext *ctx, const LilyTensor *d
                                        dx->shape[3], cf(dy), mf(dx)),
          "upsample2x_backward", dy, dx);
     return LILY_OK;
-}
-
-static int64_t inner_of(const LilyTensor *y)
-{
-    int64_t nc = y->shape[0] * y->shape[1];
-    return nc ? numel(y) / nc : 0;
 }
 
 static LilyStatus cuda_concat(LilyContext *ctx, const LilyTensor *a, const LilyTensor *b,

@@ -21,7 +21,8 @@
 #include "half.h"
 #include "hd.h"
 
-/* The same values as the engine's LilyUnaryOp (backend-cpu.c maps one to the other). */
+/* The same values as the engine's LilyUnaryOp (backend/kernel-args.c maps one to the
+ * other). */
 typedef enum LilyActOp {
     LILY_ACT_IDENTITY = 0,
     LILY_ACT_SILU,

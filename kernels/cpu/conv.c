@@ -49,7 +49,7 @@ typedef struct Geo {
     dnnl_dims_t strides, dilates, pl, pr;
 } Geo;
 
-static Geo geo_of(const LilyCpuConvShape *s)
+static Geo geo_of(const LilyConvShape *s)
 {
     Geo g;
     memset(&g, 0, sizeof g);
@@ -64,7 +64,7 @@ static Geo geo_of(const LilyCpuConvShape *s)
     return g;
 }
 
-static int act_dims(const LilyCpuConvShape *s, int64_t ch, const int64_t *sp, int64_t *dims)
+static int act_dims(const LilyConvShape *s, int64_t ch, const int64_t *sp, int64_t *dims)
 {
     int n = 0;
     dims[n++] = s->n;
@@ -76,7 +76,7 @@ static int act_dims(const LilyCpuConvShape *s, int64_t ch, const int64_t *sp, in
 
 /* The caller's weights layout: [O, C, K..] plain, or [C, O, K] for transposed (logical dims
  * stay oneDNN's [O, C, K]). */
-static int user_weights_md(LilyCpuDnn *h, const LilyCpuConvShape *s, dnnl_memory_desc_t *md)
+static int user_weights_md(LilyCpuDnn *h, const LilyConvShape *s, dnnl_memory_desc_t *md)
 {
     dnnl_dims_t dims, strides;
     int n = 0;
@@ -118,7 +118,7 @@ static void set_any(dnnl_memory_desc_t *md, const dnnl_memory_desc_t *plain, dnn
     }
 }
 
-static int init_fwd_desc(LilyCpuDnn *h, const LilyCpuConvShape *s, dnnl_prop_kind_t prop,
+static int init_fwd_desc(LilyCpuDnn *h, const LilyConvShape *s, dnnl_prop_kind_t prop,
                          const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *w,
                          const dnnl_memory_desc_t *b, const dnnl_memory_desc_t *d,
                          dnnl_convolution_desc_t *desc)
@@ -148,7 +148,7 @@ static const dnnl_memory_desc_t *pd_md(dnnl_primitive_desc_t pd, dnnl_query_t q)
 }
 
 /* Builds the primitive for `key`. */
-static int conv_build(LilyCpuDnn *h, const LilyCpuConvShape *s, const ConvKey *key, ConvPrim **out)
+static int conv_build(LilyCpuDnn *h, const LilyConvShape *s, const ConvKey *key, ConvPrim **out)
 {
     ConvPrim *cp = calloc(1, sizeof *cp);
     if (!cp) return lily_cpu_dnn_fail(h, LILY_CPU_ERR_NO_MEMORY, "conv: out of memory");
@@ -251,7 +251,7 @@ static int conv_build(LilyCpuDnn *h, const LilyCpuConvShape *s, const ConvKey *k
  * spatial rows anyway (1x1 kernels, a single input channel), for the transposed convolutions
  * (oneDNN runs deconvolution as a backward-data gemm there), and for f32 on tiny maps (the
  * UNet's 16x4 level: 177 against 100 GFLOP/s per core). */
-static int want_blocked(LilyCpuDnn *h, const LilyCpuConvShape *s, int cdt)
+static int want_blocked(LilyCpuDnn *h, const LilyConvShape *s, int cdt)
 {
     int policy = lily_cpu_dnn_layout(h);
     if (policy == LILY_CPU_LAYOUT_BLOCKED) return 1;
@@ -266,7 +266,7 @@ static int want_blocked(LilyCpuDnn *h, const LilyCpuConvShape *s, int cdt)
     return 1;
 }
 
-static ConvKey make_key(const LilyCpuConvShape *s, int kind, int wdt, int has_bias, int blocked)
+static ConvKey make_key(const LilyConvShape *s, int kind, int wdt, int has_bias, int blocked)
 {
     ConvKey k;
     memset(&k, 0, sizeof k);
@@ -292,7 +292,7 @@ static ConvKey make_key(const LilyCpuConvShape *s, int kind, int wdt, int has_bi
     return k;
 }
 
-static int conv_get(LilyCpuDnn *h, const LilyCpuConvShape *s, int kind, int wdt, int has_bias,
+static int conv_get(LilyCpuDnn *h, const LilyConvShape *s, int kind, int wdt, int has_bias,
                     int blocked, ConvPrim **out)
 {
     ConvKey key = make_key(s, kind, wdt, has_bias, blocked);
@@ -350,7 +350,7 @@ static int run(LilyCpuDnn *h, ConvPrim *cp, int n, const int *arg_ids, const dnn
     return rc;
 }
 
-int lily_cpu_conv_forward(LilyCpuDnn *h, const LilyCpuConvShape *s, const float *x, const void *w,
+int lily_cpu_conv_forward(LilyCpuDnn *h, const LilyConvShape *s, const float *x, const void *w,
                           int wdt, uint64_t w_stamp, const float *b, float *y)
 {
     /* before any primitive is created: oneDNN sizes its thread partition at creation */
@@ -386,7 +386,7 @@ int lily_cpu_conv_forward(LilyCpuDnn *h, const LilyCpuConvShape *s, const float 
     return rc;
 }
 
-static void bias_grad(int nt, const LilyCpuConvShape *s, const float *dy, float *db)
+static void bias_grad(int nt, const LilyConvShape *s, const float *dy, float *db)
 {
     int64_t sp = s->nd == 2 ? s->out[0] * s->out[1] : s->out[1];
 #pragma omp parallel for num_threads(nt) schedule(static) if (s->o * s->n * sp > 65536)
@@ -401,7 +401,7 @@ static void bias_grad(int nt, const LilyCpuConvShape *s, const float *dy, float 
     }
 }
 
-int lily_cpu_conv_backward(LilyCpuDnn *h, const LilyCpuConvShape *s, const float *x, const float *w,
+int lily_cpu_conv_backward(LilyCpuDnn *h, const LilyConvShape *s, const float *x, const float *w,
                            const float *dy, float *dx, float *dw, float *db)
 {
     int rc = LILY_CPU_OK;

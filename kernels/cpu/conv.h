@@ -10,25 +10,16 @@
 
 #include <stdint.h>
 
+#include "common/conv-shape.h"
 #include "cpu/onednn.h"
-
-typedef struct LilyCpuConvShape {
-    int nd;              /* spatial dims: 1 or 2 */
-    int transposed;      /* 1: ConvTranspose (nd 1 only), weights [C, O, K] */
-    int64_t n, c, o;     /* batch, input channels, output channels */
-    int64_t in[2];       /* input spatial size (H, W); for nd 1 only [1] is used */
-    int64_t k[2];        /* kernel size */
-    int64_t out[2];      /* output spatial size */
-    int stride[2], pad_begin[2], pad_end[2], dilation[2]; /* dilation 1 = dense */
-} LilyCpuConvShape;
 
 /* y = conv(x, w) + b; b may be NULL. wdt is a LilyKDType; w_stamp != 0 lets the handle cache
  * the converted/reordered weights. */
-int lily_cpu_conv_forward(LilyCpuDnn *h, const LilyCpuConvShape *s, const float *x, const void *w,
+int lily_cpu_conv_forward(LilyCpuDnn *h, const LilyConvShape *s, const float *x, const void *w,
                           int wdt, uint64_t w_stamp, const float *b, float *y);
 
 /* f32 backward: dx = dL/dx (overwritten), dw += dL/dw, db += dL/db; any may be NULL. */
-int lily_cpu_conv_backward(LilyCpuDnn *h, const LilyCpuConvShape *s, const float *x, const float *w,
+int lily_cpu_conv_backward(LilyCpuDnn *h, const LilyConvShape *s, const float *x, const float *w,
                            const float *dy, float *dx, float *dw, float *db);
 
 #endif /* LILY_KERNELS_CPU_CONV_H */

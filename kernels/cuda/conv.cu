@@ -293,7 +293,7 @@ static int run_bwd_filter_add(LilyCudaHandle *h, Plan *p, const void *in, const 
 
 /* The geometry of F for a shape (see the file comment); *pad_explicit tells whether the
  * input must be padded by hand (asymmetric padding of a plain convolution). */
-static int make_key(LilyCudaHandle *h, const LilyCudaConvShape *s, int dt, PlanKey *k,
+static int make_key(LilyCudaHandle *h, const LilyConvShape *s, int dt, PlanKey *k,
                     bool *pad_explicit)
 {
     memset(k, 0, sizeof *k);
@@ -353,7 +353,7 @@ static int make_key(LilyCudaHandle *h, const LilyCudaConvShape *s, int dt, PlanK
     return LILY_CUDA_OK;
 }
 
-int lily_cuda_conv_forward(LilyCudaHandle *h, const LilyCudaConvShape *s, const float *x,
+int lily_cuda_conv_forward(LilyCudaHandle *h, const LilyConvShape *s, const float *x,
                            const void *w, int wdt, const float *b, float *y)
 {
     PlanKey key;
@@ -387,7 +387,7 @@ int lily_cuda_conv_forward(LilyCudaHandle *h, const LilyCudaConvShape *s, const 
     return LILY_CUDA_OK;
 }
 
-int lily_cuda_conv_backward(LilyCudaHandle *h, const LilyCudaConvShape *s, const float *x,
+int lily_cuda_conv_backward(LilyCudaHandle *h, const LilyConvShape *s, const float *x,
                             const float *w, const float *dy, float *dx, float *dw, float *db)
 {
     PlanKey key;

@@ -16,28 +16,18 @@
 
 #include <stdint.h>
 
+#include "common/conv-shape.h"
 #include "cuda/handle.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* The same fields as kernels/cpu/conv.h's LilyCpuConvShape. */
-typedef struct LilyCudaConvShape {
-    int nd;              /* spatial dims: 1 or 2 */
-    int transposed;      /* 1: ConvTranspose (nd 1 only), weights [C, O, K] */
-    int64_t n, c, o;     /* batch, input channels, output channels */
-    int64_t in[2];       /* input spatial size (H, W); for nd 1 only [1] is used */
-    int64_t k[2];        /* kernel size */
-    int64_t out[2];      /* output spatial size */
-    int stride[2], pad_begin[2], pad_end[2], dilation[2]; /* dilation 1 = dense */
-} LilyCudaConvShape;
-
 /* y = conv(x, w) + b; b may be NULL; wdt is a LilyKDType. */
-int lily_cuda_conv_forward(LilyCudaHandle *h, const LilyCudaConvShape *s, const float *x,
+int lily_cuda_conv_forward(LilyCudaHandle *h, const LilyConvShape *s, const float *x,
                            const void *w, int wdt, const float *b, float *y);
 /* f32 backward: dx = dL/dx (overwritten), dw += dL/dw, db += dL/db; any may be NULL. */
-int lily_cuda_conv_backward(LilyCudaHandle *h, const LilyCudaConvShape *s, const float *x,
+int lily_cuda_conv_backward(LilyCudaHandle *h, const LilyConvShape *s, const float *x,
                             const float *w, const float *dy, float *dx, float *dw, float *db);
 
 #ifdef __cplusplus

@@ -99,7 +99,7 @@ static double best_time(BenchFn fn, void *arg, int reps)
 
 typedef struct ConvBench {
     LilyCpuDnn *h;
-    LilyCpuConvShape s;
+    LilyConvShape s;
     float *x, *y, *b;
     void *w;
     int wdt;
@@ -118,7 +118,7 @@ static const char *layout_name(int policy)
     return policy == LILY_CPU_LAYOUT_BLOCKED ? "blocked" : (policy == LILY_CPU_LAYOUT_PLAIN ? "plain" : "auto");
 }
 
-static void bench_conv(LilyCpuDnn *h, const char *name, LilyCpuConvShape s, int reps)
+static void bench_conv(LilyCpuDnn *h, const char *name, LilyConvShape s, int reps)
 {
     if (skip(name)) return;
     int64_t insp = s.in[0] * s.in[1], outsp = s.out[0] * s.out[1], ksz = s.k[0] * s.k[1];
@@ -147,9 +147,9 @@ static void bench_conv(LilyCpuDnn *h, const char *name, LilyCpuConvShape s, int 
     free(wb);
 }
 
-static LilyCpuConvShape conv2d_shape(int64_t c, int64_t o, int64_t hh, int64_t ww, int k, int stride)
+static LilyConvShape conv2d_shape(int64_t c, int64_t o, int64_t hh, int64_t ww, int k, int stride)
 {
-    LilyCpuConvShape s;
+    LilyConvShape s;
     memset(&s, 0, sizeof s);
     s.nd = 2;
     s.n = 1;
@@ -169,9 +169,9 @@ static LilyCpuConvShape conv2d_shape(int64_t c, int64_t o, int64_t hh, int64_t w
     return s;
 }
 
-static LilyCpuConvShape conv1d_shape(int64_t c, int64_t o, int64_t len, int k, int dil)
+static LilyConvShape conv1d_shape(int64_t c, int64_t o, int64_t len, int k, int dil)
 {
-    LilyCpuConvShape s;
+    LilyConvShape s;
     memset(&s, 0, sizeof s);
     s.nd = 1;
     s.n = 1;
@@ -189,9 +189,9 @@ static LilyCpuConvShape conv1d_shape(int64_t c, int64_t o, int64_t len, int k, i
     return s;
 }
 
-static LilyCpuConvShape convt_shape(int64_t c, int64_t o, int64_t len, int u, int k)
+static LilyConvShape convt_shape(int64_t c, int64_t o, int64_t len, int u, int k)
 {
-    LilyCpuConvShape s;
+    LilyConvShape s;
     memset(&s, 0, sizeof s);
     s.nd = 1;
     s.transposed = 1;
