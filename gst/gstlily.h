@@ -16,6 +16,11 @@ GST_DEBUG_CATEGORY_EXTERN(gst_lily_engine_debug);
 /* A LilyLogFn: user_data is the GstObject the message is logged against (may be NULL). */
 void gst_lily_engine_log(LilyLogLevel level, const char *message, void *user_data);
 
+/* lily_context_new() for `element`, posting a RESOURCE error with the engine's reason when it
+ * fails; returns whether *ctx was made. */
+gboolean gst_lily_context_new(GstElement *element, const LilyContextParams *cp,
+                              LilyContext **ctx);
+
 /* Registers the plugin-wide debug categories; safe to call more than once. */
 void gst_lily_debug_init(void);
 

@@ -15,13 +15,12 @@
 #include "gstlily.h"
 #include "gstlilychunker.h"
 #include "gstlilyenums.h"
+#include "gstlilyfilter.h"
 #include "gstlilymodelcache.h"
 
 GST_DEBUG_CATEGORY_STATIC(gst_lily_chunker_debug);
 #define GST_CAT_DEFAULT gst_lily_chunker_debug
 
-/* Timestamp tolerance before a jump counts as a discontinuity (audiofxbasefirfilter's 5 ms). */
-#define DISCONT_TOLERANCE (5 * GST_MSECOND)
 /* Audio that must have been processed before the real-time factor is judged (one minimal
  * chunk: before that, a one-time warm-up would look like a slow stream). */
 #define RTF_MIN_SAMPLES (64 * LILY_HOP)
@@ -43,20 +42,6 @@ G_DEFINE_ABSTRACT_TYPE_WITH_CODE(GstLilyChunker, gst_lily_chunker, GST_TYPE_ELEM
                                  GST_DEBUG_CATEGORY_INIT(gst_lily_chunker_debug, "lilychunker",
                                                          0, "Lily streaming base class");
                                  gst_lily_debug_init());
-
-GstCaps *gst_lily_chunker_mel_caps(guint channels)
-{
-    return gst_caps_new_simple("audio/x-lily-mel", "rate", G_TYPE_INT, LILY_SAMPLE_RATE, "hop",
-                               G_TYPE_INT, LILY_HOP, "n-mels", G_TYPE_INT, LILY_N_MELS,
-                               "channels", G_TYPE_INT, (gint)channels, "n-fft", G_TYPE_INT,
-                               LILY_N_FFT, "format", G_TYPE_STRING, "F32LE", "layout",
-                               G_TYPE_STRING, "planar", NULL);
-}
-
-static GstClockTime samples_to_time(guint64 samples)
-{
-    return gst_util_uint64_scale_int_round(samples, GST_SECOND, LILY_SAMPLE_RATE);
-}
 
 /* ---------------------------------------------------------------------------------------- */
 /* Streams and sections                                                                      */
@@ -104,6 +89,12 @@ static GstFlowReturn drain(GstLilyChunker *self, const gchar *why)
     return ret;
 }
 
+/* drain() as GstLilyFilterFuncs.drain: the shared event function ends sections through it. */
+static GstFlowReturn filter_drain(GstElement *element, const gchar *why)
+{
+    return drain(GST_LILY_CHUNKER(element), why);
+}
+
 static void post_latency_message(GstLilyChunker *self)
 {
     gst_element_post_message(GST_ELEMENT(self),
@@ -133,7 +124,8 @@ static gboolean streams_build(GstLilyChunker *self, guint channels)
     self->latency_samples = lat;
     GST_OBJECT_UNLOCK(self);
     GST_INFO_OBJECT(self, "%u stream(s), latency %" G_GINT64_FORMAT " samples (%" GST_TIME_FORMAT
-                          ")", channels, lat, GST_TIME_ARGS(samples_to_time((guint64)lat)));
+                          ")", channels, lat,
+                    GST_TIME_ARGS(gst_lily_filter_samples_to_time((guint64)lat)));
     if (changed) post_latency_message(self);
     section_reset(self);
     return TRUE;
@@ -147,8 +139,8 @@ GstFlowReturn gst_lily_chunker_push(GstLilyChunker *self, GstBuffer *buffer, gui
                                     guint samples_per_unit)
 {
     guint64 u0 = self->units_out, u1 = u0 + units;
-    GstClockTime pts = self->origin + samples_to_time(u0 * samples_per_unit);
-    GstClockTime end = self->origin + samples_to_time(u1 * samples_per_unit);
+    GstClockTime pts = self->origin + gst_lily_filter_samples_to_time(u0 * samples_per_unit);
+    GstClockTime end = self->origin + gst_lily_filter_samples_to_time(u1 * samples_per_unit);
     GST_BUFFER_PTS(buffer) = pts;
     GST_BUFFER_DTS(buffer) = GST_CLOCK_TIME_NONE;
     GST_BUFFER_DURATION(buffer) = end - pts;
@@ -376,7 +368,7 @@ static gboolean engine_start(GstLilyChunker *self)
     self->latency_samples = lat;
     GST_OBJECT_UNLOCK(self);
     GST_INFO_OBJECT(self, "latency %" G_GINT64_FORMAT " samples = %" GST_TIME_FORMAT, lat,
-                    GST_TIME_ARGS(samples_to_time((guint64)lat)));
+                    GST_TIME_ARGS(gst_lily_filter_samples_to_time((guint64)lat)));
     if (changed) post_latency_message(self);
     ok = TRUE;
 out:
@@ -457,6 +449,67 @@ static void check_live(GstLilyChunker *self)
     gst_query_unref(q);
 }
 
+/* The CAPS event (GstLilyFilterFuncs.set_caps): rebuilds the streams for a new channel count
+ * after draining the old ones, and announces the output caps. */
+static gboolean set_sink_caps(GstElement *element, GstCaps *caps)
+{
+    GstLilyChunker *self = GST_LILY_CHUNKER(element);
+    GstStructure *s = gst_caps_get_structure(caps, 0);
+    gint ch = 0;
+    if (!gst_structure_get_int(s, "channels", &ch) || ch < 1) {
+        GST_WARNING_OBJECT(self, "refusing caps %" GST_PTR_FORMAT, caps);
+        return FALSE;
+    }
+    GST_INFO_OBJECT(self, "input caps %" GST_PTR_FORMAT, caps);
+    if (self->streams && (guint)ch == self->channels) return TRUE;
+    if (self->streams) drain(self, "caps change");
+    if (!streams_build(self, (guint)ch)) return FALSE;
+    GstCaps *out = GST_LILY_CHUNKER_GET_CLASS(self)->src_caps(self, (guint)ch);
+    GST_INFO_OBJECT(self, "output caps %" GST_PTR_FORMAT, out);
+    if (!gst_lily_filter_push_caps(GST_OBJECT(self), GST_CAT_DEFAULT, self->srcpad, out)) {
+        streams_free(self);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static void filter_flush_start(GstElement *element)
+{
+    GstLilyChunker *self = GST_LILY_CHUNKER(element);
+    /* Not serialized: a chunk may be running in the streaming thread. */
+    GST_INFO_OBJECT(self, "flush start: asking the engine to stop");
+    g_atomic_int_set(&self->flushing, 1);
+}
+
+static void filter_flush_stop(GstElement *element)
+{
+    GstLilyChunker *self = GST_LILY_CHUNKER(element);
+    GST_INFO_OBJECT(self, "flush stop: dropping the streams' state (%" G_GUINT64_FORMAT
+                          " frames in, %" G_GUINT64_FORMAT " units out); model kept",
+                    self->frames_in, self->units_out);
+    if (self->streams) streams_reset(self);
+    else section_reset(self);
+    g_atomic_int_set(&self->flushing, 0);
+}
+
+static gint64 filter_latency_samples(GstElement *element)
+{
+    GstLilyChunker *self = GST_LILY_CHUNKER(element);
+    GST_OBJECT_LOCK(self);
+    gint64 samples = self->latency_samples;
+    GST_OBJECT_UNLOCK(self);
+    return samples;
+}
+
+static const GstLilyFilterFuncs filter_funcs = {
+    .category = &gst_lily_chunker_debug,
+    .set_caps = set_sink_caps,
+    .drain = filter_drain,
+    .flush_start = filter_flush_start,
+    .flush_stop = filter_flush_stop,
+    .latency_samples = filter_latency_samples,
+};
+
 static GstFlowReturn gst_lily_chunker_chain(GstPad *pad, GstObject *parent, GstBuffer *buffer)
 {
     (void)pad;
@@ -490,37 +543,18 @@ static GstFlowReturn gst_lily_chunker_chain(GstPad *pad, GstObject *parent, GstB
         const gchar *why = NULL;
         if (GST_BUFFER_IS_DISCONT(buffer)) why = "DISCONT buffer";
         else if (meta->offset == 0 && self->frames_in > 0) why = "new mel section";
-        else if (GST_CLOCK_TIME_IS_VALID(pts)) {
-            GstClockTime expected =
-                self->origin + samples_to_time(self->frames_in * LILY_HOP);
-            GstClockTimeDiff d = GST_CLOCK_DIFF(expected, pts);
-            if (ABS(d) > (GstClockTimeDiff)DISCONT_TOLERANCE) {
-                GST_INFO_OBJECT(self, "timestamp jump: expected %" GST_TIME_FORMAT ", got %"
-                                GST_TIME_FORMAT, GST_TIME_ARGS(expected), GST_TIME_ARGS(pts));
-                why = "timestamp jump";
-            }
-        }
-        if (why) {
-            ret = drain(self, why);
-            if (ret != GST_FLOW_OK) {
-                gst_buffer_unref(buffer);
-                return ret;
-            }
-        }
+        else if (gst_lily_filter_timestamp_jumped(GST_OBJECT(self), GST_CAT_DEFAULT, self->origin,
+                                                  self->frames_in * LILY_HOP, pts))
+            why = "timestamp jump";
+        ret = gst_lily_filter_break_section(GST_ELEMENT(self), &filter_funcs, why, buffer);
+        if (ret != GST_FLOW_OK) return ret;
     }
     if (!self->started) {
         check_live(self);
-        if (GST_CLOCK_TIME_IS_VALID(pts))
-            self->origin = pts;
-        else if (self->segment.format == GST_FORMAT_TIME &&
-                 GST_CLOCK_TIME_IS_VALID(self->segment.start))
-            self->origin = self->segment.start;
-        else
-            self->origin = 0;
+        self->origin = gst_lily_filter_section_origin(GST_OBJECT(self), GST_CAT_DEFAULT, pts,
+                                                      &self->segment);
         self->started = TRUE;
         self->discont_out = TRUE;
-        GST_DEBUG_OBJECT(self, "section starts, time origin %" GST_TIME_FORMAT,
-                         GST_TIME_ARGS(self->origin));
     }
     self->frames_in += frames;
     self->samples_in += meta->n_valid;
@@ -529,157 +563,16 @@ static GstFlowReturn gst_lily_chunker_chain(GstPad *pad, GstObject *parent, GstB
     return ret;
 }
 
-static gboolean set_sink_caps(GstLilyChunker *self, GstCaps *caps)
-{
-    GstStructure *s = gst_caps_get_structure(caps, 0);
-    gint ch = 0;
-    if (!gst_structure_get_int(s, "channels", &ch) || ch < 1) {
-        GST_WARNING_OBJECT(self, "refusing caps %" GST_PTR_FORMAT, caps);
-        return FALSE;
-    }
-    GST_INFO_OBJECT(self, "input caps %" GST_PTR_FORMAT, caps);
-    if (self->streams && (guint)ch == self->channels) return TRUE;
-    if (self->streams) drain(self, "caps change");
-    if (!streams_build(self, (guint)ch)) return FALSE;
-    GstCaps *out = GST_LILY_CHUNKER_GET_CLASS(self)->src_caps(self, (guint)ch);
-    GST_INFO_OBJECT(self, "output caps %" GST_PTR_FORMAT, out);
-    gboolean ok = gst_pad_push_event(self->srcpad, gst_event_new_caps(out));
-    gst_caps_unref(out);
-    if (!ok) {
-        GST_WARNING_OBJECT(self, "downstream refused the output caps");
-        streams_free(self);
-    }
-    return ok;
-}
-
 static gboolean gst_lily_chunker_sink_event(GstPad *pad, GstObject *parent, GstEvent *event)
 {
-    GstLilyChunker *self = GST_LILY_CHUNKER(parent);
-    GST_LOG_OBJECT(self, "event %" GST_PTR_FORMAT, event);
-    switch (GST_EVENT_TYPE(event)) {
-    case GST_EVENT_CAPS: {
-        GstCaps *caps;
-        gst_event_parse_caps(event, &caps);
-        gboolean ok = set_sink_caps(self, caps);
-        gst_event_unref(event);
-        return ok;
-    }
-    case GST_EVENT_SEGMENT:
-        /* Output of the old segment first; the new one goes downstream (sticky) before any
-         * output made under it. */
-        drain(self, "new segment");
-        gst_event_copy_segment(event, &self->segment);
-        GST_DEBUG_OBJECT(self, "segment %" GST_SEGMENT_FORMAT, &self->segment);
-        break;
-    case GST_EVENT_GAP:
-        drain(self, "gap");
-        break;
-    case GST_EVENT_EOS:
-        drain(self, "EOS");
-        break;
-    case GST_EVENT_FLUSH_START:
-        /* Not serialized: a chunk may be running in the streaming thread. */
-        GST_INFO_OBJECT(self, "flush start: asking the engine to stop");
-        g_atomic_int_set(&self->flushing, 1);
-        break;
-    case GST_EVENT_FLUSH_STOP:
-        GST_INFO_OBJECT(self, "flush stop: dropping the streams' state (%" G_GUINT64_FORMAT
-                              " frames in, %" G_GUINT64_FORMAT " units out); model kept",
-                        self->frames_in, self->units_out);
-        if (self->streams) streams_reset(self);
-        else section_reset(self);
-        gst_segment_init(&self->segment, GST_FORMAT_TIME);
-        g_atomic_int_set(&self->flushing, 0);
-        break;
-    default:
-        break;
-    }
-    return gst_pad_event_default(pad, parent, event);
-}
-
-/* Caps on `pad` given what the peer of the other pad allows: the channel count carries over,
- * everything else is fixed by the templates. */
-static GstCaps *transform_caps(GstLilyChunker *self, GstPad *pad, GstCaps *filter)
-{
-    if (pad == self->srcpad) {
-        GstCaps *cur = gst_pad_get_current_caps(pad);
-        if (cur) {
-            GstCaps *t = filter ? gst_caps_intersect_full(filter, cur, GST_CAPS_INTERSECT_FIRST)
-                                : gst_caps_ref(cur);
-            gst_caps_unref(cur);
-            return t;
-        }
-    }
-    GstPad *other = pad == self->sinkpad ? self->srcpad : self->sinkpad;
-    GstCaps *tmpl = gst_pad_get_pad_template_caps(pad);
-    GstCaps *other_tmpl = gst_pad_get_pad_template_caps(other);
-    GstCaps *peer = gst_pad_peer_query_caps(other, other_tmpl);
-    GstCaps *res;
-    if (gst_caps_is_any(peer)) {
-        res = gst_caps_ref(tmpl);
-    } else {
-        res = gst_caps_new_empty();
-        for (guint i = 0; i < gst_caps_get_size(peer); i++) {
-            const GValue *ch =
-                gst_structure_get_value(gst_caps_get_structure(peer, i), "channels");
-            GstCaps *c = gst_caps_copy(tmpl);
-            if (ch)
-                for (guint j = 0; j < gst_caps_get_size(c); j++)
-                    gst_structure_set_value(gst_caps_get_structure(c, j), "channels", ch);
-            res = gst_caps_merge(res, c);
-        }
-        GstCaps *t = gst_caps_intersect(res, tmpl);
-        gst_caps_unref(res);
-        res = t;
-    }
-    if (filter) {
-        GstCaps *t = gst_caps_intersect_full(filter, res, GST_CAPS_INTERSECT_FIRST);
-        gst_caps_unref(res);
-        res = t;
-    }
-    gst_caps_unref(peer);
-    gst_caps_unref(other_tmpl);
-    gst_caps_unref(tmpl);
-    return res;
+    return gst_lily_filter_sink_event(pad, parent, event, &GST_LILY_CHUNKER(parent)->segment,
+                                      &filter_funcs);
 }
 
 static gboolean gst_lily_chunker_query(GstPad *pad, GstObject *parent, GstQuery *query)
 {
     GstLilyChunker *self = GST_LILY_CHUNKER(parent);
-    switch (GST_QUERY_TYPE(query)) {
-    case GST_QUERY_CAPS: {
-        GstCaps *filter;
-        gst_query_parse_caps(query, &filter);
-        GstCaps *caps = transform_caps(self, pad, filter);
-        gst_query_set_caps_result(query, caps);
-        gst_caps_unref(caps);
-        return TRUE;
-    }
-    case GST_QUERY_LATENCY:
-        if (pad == self->srcpad) {
-            if (!gst_pad_peer_query(self->sinkpad, query)) return FALSE;
-            gboolean live;
-            GstClockTime min, max;
-            gst_query_parse_latency(query, &live, &min, &max);
-            GST_OBJECT_LOCK(self);
-            gint64 samples = self->latency_samples;
-            GST_OBJECT_UNLOCK(self);
-            GstClockTime ours = samples > 0 ? samples_to_time((guint64)samples) : 0;
-            GST_DEBUG_OBJECT(self,
-                             "latency: upstream min %" GST_TIME_FORMAT " max %" GST_TIME_FORMAT
-                             " live %d, adding %" GST_TIME_FORMAT " (%" G_GINT64_FORMAT
-                             " samples)", GST_TIME_ARGS(min), GST_TIME_ARGS(max), live,
-                             GST_TIME_ARGS(ours), samples);
-            min += ours;
-            if (GST_CLOCK_TIME_IS_VALID(max)) max += ours;
-            gst_query_set_latency(query, live, min, max);
-            return TRUE;
-        }
-        break;
-    default:
-        break;
-    }
-    return gst_pad_query_default(pad, parent, query);
+    return gst_lily_filter_query(pad, parent, query, self->sinkpad, self->srcpad, &filter_funcs);
 }
 
 /* ---------------------------------------------------------------------------------------- */

@@ -33,6 +33,12 @@
 
 G_BEGIN_DECLS
 
+/* The example-launch metadata of both subclasses: the chain they form behind lilymel. */
+#define GST_LILY_CHUNKER_EXAMPLE_LAUNCH                                                          \
+    "gst-launch-1.0 filesrc location=in.flac ! decodebin ! audioconvert ! audioresample ! "      \
+    "lilymel ! lilydiffuse model=model.safetensors ! lilyvocoder model=model.safetensors ! "     \
+    "audioconvert ! wavenc ! filesink location=out.wav"
+
 #define GST_TYPE_LILY_CHUNKER (gst_lily_chunker_get_type())
 #define GST_LILY_CHUNKER(obj)                                                                    \
     (G_TYPE_CHECK_INSTANCE_CAST((obj), GST_TYPE_LILY_CHUNKER, GstLilyChunker))
@@ -118,9 +124,6 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(GstLilyChunker, gst_object_unref)
  * their instance init: during the base's own init GObject presents the base class, which has
  * no templates. */
 void gst_lily_chunker_add_pads(GstLilyChunker *self);
-
-/* audio/x-lily-mel caps for `channels` channels (lilymel's source caps). */
-GstCaps *gst_lily_chunker_mel_caps(guint channels);
 
 /* Stamps `buffer` as the next `units` units of output (a unit is samples_per_unit samples at
  * 48 kHz: 480 for mel frames, 1 for audio), PTS from the section origin and the counter, offsets

@@ -53,6 +53,7 @@
 
 #include "gstlily.h"
 #include "gstlilydiffuse.h"
+#include "gstlilyfilter.h"
 
 GST_DEBUG_CATEGORY_STATIC(gst_lily_diffuse_debug);
 #define GST_CAT_DEFAULT gst_lily_diffuse_debug
@@ -99,15 +100,10 @@ G_DEFINE_TYPE_WITH_CODE(GstLilyDiffuse, gst_lily_diffuse, GST_TYPE_LILY_CHUNKER,
                         gst_lily_debug_init());
 GST_ELEMENT_REGISTER_DEFINE(lilydiffuse, "lilydiffuse", GST_RANK_NONE, GST_TYPE_LILY_DIFFUSE);
 
-#define MEL_CAPS                                                                                 \
-    "audio/x-lily-mel, rate = (int) 48000, hop = (int) 480, n-mels = (int) 256, "                \
-    "channels = (int) [ 1, MAX ], n-fft = (int) 2048, format = (string) F32LE, "                 \
-    "layout = (string) planar"
-
-static GstStaticPadTemplate sink_template =
-    GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS(MEL_CAPS));
-static GstStaticPadTemplate src_template =
-    GST_STATIC_PAD_TEMPLATE("src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS(MEL_CAPS));
+static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
+    "sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS(GST_LILY_FILTER_MEL_CAPS));
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
+    "src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS(GST_LILY_FILTER_MEL_CAPS));
 
 static void diffuse_params(GstLilyDiffuse *self, LilyEnhanceParams *p)
 {
@@ -143,7 +139,7 @@ static gint64 diffuse_stream_latency(gpointer stream) { return lily_diffuser_lat
 static GstCaps *diffuse_src_caps(GstLilyChunker *base, guint channels)
 {
     (void)base;
-    return gst_lily_chunker_mel_caps(channels);
+    return gst_lily_filter_mel_caps(channels);
 }
 
 /* Counts DDIM steps (the engine reports each one) and completed chunks per channel. */
@@ -171,7 +167,7 @@ static gboolean diffuse_start(GstLilyChunker *base)
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* Data                                                                                      */
+/* Data: mel frames in, enhanced mel frames out                                              */
 /* ---------------------------------------------------------------------------------------- */
 
 /* Pushes every frame all channels have released, as one buffer. */
@@ -184,16 +180,13 @@ static GstFlowReturn push_ready(GstLilyDiffuse *self)
     if (ready == 0) return GST_FLOW_OK;
 
     gsize per_ch = ready * LILY_N_MELS, samples = ready * LILY_HOP;
-    GstBuffer *out = gst_buffer_new_allocate(NULL, sizeof(gfloat) * ch * per_ch, NULL);
+    GstMapInfo map;
+    GstBuffer *out =
+        gst_lily_filter_buffer_new_mapped(GST_ELEMENT(self), sizeof(gfloat) * ch * per_ch, &map);
+    if (!out) return GST_FLOW_ERROR;
     GstLilyMelMeta *meta = gst_buffer_add_lily_mel_meta(out, ch, samples,
                                                         base->units_out * LILY_HOP, 0);
     gfloat *cond = gst_lily_mel_meta_add_condition(meta);
-    GstMapInfo map;
-    if (!gst_buffer_map(out, &map, GST_MAP_WRITE)) {
-        gst_buffer_unref(out);
-        GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("Could not map an output buffer"), (NULL));
-        return GST_FLOW_ERROR;
-    }
     gfloat *mel = (gfloat *)map.data;
     gsize valid0 = 0;
     for (guint c = 0; c < ch; c++) {
@@ -259,7 +252,7 @@ static GstFlowReturn diffuse_drain(GstLilyChunker *base)
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* GObject                                                                                   */
+/* GObject: the sampling settings and counters                                               */
 /* ---------------------------------------------------------------------------------------- */
 
 static void gst_lily_diffuse_set_property(GObject *object, guint prop_id, const GValue *value,
@@ -359,17 +352,13 @@ static void gst_lily_diffuse_class_init(GstLilyDiffuseClass *klass)
                             "Bandwidth of the input (Hz): 0 detects it per chunk as AudioSR "
                             "does (0.985 of the spectral energy)",
                             0.0, 24000.0, DEFAULT_CUTOFF, rw_ready));
-    g_object_class_install_property(
-        gobject_class, PROP_SAMPLER_STEPS,
-        g_param_spec_uint64("sampler-steps", "Sampler steps",
-                            "DDIM steps run since PAUSED, all channels and chunks (count)", 0,
-                            G_MAXUINT64, 0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
-    g_object_class_install_property(
-        gobject_class, PROP_CHUNKS,
-        g_param_spec_uint64("chunks", "Chunks",
-                            "Chunks sampled since PAUSED, counted once per channel (count; "
-                            "silent chunks are skipped and not counted)",
-                            0, G_MAXUINT64, 0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+    gst_lily_filter_install_counter(gobject_class, PROP_SAMPLER_STEPS, "sampler-steps",
+                                    "Sampler steps",
+                                    "DDIM steps run since PAUSED, all channels and chunks "
+                                    "(count)");
+    gst_lily_filter_install_counter(gobject_class, PROP_CHUNKS, "chunks", "Chunks",
+                                    "Chunks sampled since PAUSED, counted once per channel "
+                                    "(count; silent chunks are skipped and not counted)");
 
     gst_element_class_add_static_pad_template(element_class, &sink_template);
     gst_element_class_add_static_pad_template(element_class, &src_template);
@@ -380,11 +369,8 @@ static void gst_lily_diffuse_class_init(GstLilyDiffuseClass *klass)
         "GstLilyMelMeta drive the condition. Output: enhanced mel frames with the source and "
         "the condition waveform attached, for lilyvocoder. See docs/elements.md",
         "The Lily authors");
-    gst_element_class_add_static_metadata(
-        element_class, "example-launch",
-        "gst-launch-1.0 filesrc location=in.flac ! decodebin ! audioconvert ! audioresample ! "
-        "lilymel ! lilydiffuse model=model.safetensors ! lilyvocoder model=model.safetensors ! "
-        "audioconvert ! wavenc ! filesink location=out.wav");
+    gst_element_class_add_static_metadata(element_class, "example-launch",
+                                          GST_LILY_CHUNKER_EXAMPLE_LAUNCH);
 
     chunker_class->start = diffuse_start;
     chunker_class->stream_new = diffuse_stream_new;

@@ -70,14 +70,12 @@
 #include <string.h>
 
 #include "gstlily.h"
+#include "gstlilyfilter.h"
 #include "gstlilymel.h"
 #include "gstlilymelmeta.h"
 
 GST_DEBUG_CATEGORY_STATIC(gst_lily_mel_debug);
 #define GST_CAT_DEFAULT gst_lily_mel_debug
-
-/* Timestamp tolerance before a jump counts as a discontinuity (audiofxbasefirfilter's 5 ms). */
-#define DISCONT_TOLERANCE (5 * GST_MSECOND)
 
 enum {
     PROP_0,
@@ -134,20 +132,16 @@ static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
                     "layout = (string) { interleaved, non-interleaved }"));
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
-    "src", GST_PAD_SRC, GST_PAD_ALWAYS,
-    GST_STATIC_CAPS("audio/x-lily-mel, rate = (int) 48000, hop = (int) 480, "
-                    "n-mels = (int) 256, channels = (int) [ 1, MAX ], n-fft = (int) 2048, "
-                    "format = (string) F32LE, layout = (string) planar"));
+    "src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS(GST_LILY_FILTER_MEL_CAPS));
 
 static GstClockTime latency_ns(void)
 {
-    return gst_util_uint64_scale_int_round(GST_LILY_MEL_CONTEXT, GST_SECOND, LILY_SAMPLE_RATE);
+    return gst_lily_filter_samples_to_time(GST_LILY_MEL_CONTEXT);
 }
 
 static GstClockTime frame_time(const GstLilyMel *self, guint64 frame)
 {
-    return self->origin +
-           gst_util_uint64_scale_int_round(frame * LILY_HOP, GST_SECOND, LILY_SAMPLE_RATE);
+    return self->origin + gst_lily_filter_samples_to_time(frame * LILY_HOP);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -297,13 +291,10 @@ static GstFlowReturn emit_frames(GstLilyMel *self, guint64 end)
     gsize win = store_pos(self, (gint64)f0 * LILY_HOP - GST_LILY_MEL_CONTEXT);
     g_assert(win + hop_samples + 2 * GST_LILY_MEL_CONTEXT <= self->buf_len);
 
-    GstBuffer *out = gst_buffer_new_allocate(NULL, sizeof(gfloat) * ch * per_ch, NULL);
     GstMapInfo map;
-    if (!gst_buffer_map(out, &map, GST_MAP_WRITE)) {
-        gst_buffer_unref(out);
-        GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("Could not map an output buffer"), (NULL));
-        return GST_FLOW_ERROR;
-    }
+    GstBuffer *out =
+        gst_lily_filter_buffer_new_mapped(GST_ELEMENT(self), sizeof(gfloat) * ch * per_ch, &map);
+    if (!out) return GST_FLOW_ERROR;
     gfloat *dst = (gfloat *)map.data;
     for (guint c = 0; c < ch; c++) {
         LilyStatus st = lily_mel_frames(self->mel, self->buf[c] + win, nf, dst + c * per_ch);
@@ -387,9 +378,99 @@ static GstFlowReturn drain(GstLilyMel *self, const char *why)
     return ret;
 }
 
+/* drain() with the signature of GstLilyFilterFuncs.drain, for the shared event function. */
+static GstFlowReturn filter_drain(GstElement *element, const gchar *why)
+{
+    return drain(GST_LILY_MEL(element), why);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Streaming                                                                                 */
 /* ---------------------------------------------------------------------------------------- */
+
+/* gst_audio_info_from_caps() wants a channel-mask beyond 2 channels; lilymel treats channels
+ * independently, so caps without one are taken as unpositioned channels. */
+static gboolean info_from_caps(GstAudioInfo *info, GstCaps *caps)
+{
+    if (gst_audio_info_from_caps(info, caps)) return TRUE;
+    GstStructure *s = gst_caps_get_structure(caps, 0);
+    const gchar *fmt = gst_structure_get_string(s, "format");
+    const gchar *layout = gst_structure_get_string(s, "layout");
+    gint rate, ch;
+    if (!fmt || !layout || !gst_structure_get_int(s, "rate", &rate) ||
+        !gst_structure_get_int(s, "channels", &ch) || ch < 1 ||
+        gst_structure_has_field(s, "channel-mask"))
+        return FALSE;
+    GstAudioChannelPosition pos[64];
+    for (guint i = 0; i < G_N_ELEMENTS(pos); i++) pos[i] = GST_AUDIO_CHANNEL_POSITION_NONE;
+    gst_audio_info_set_format(info, gst_audio_format_from_string(fmt), rate, ch,
+                              ch <= 64 ? pos : NULL);
+    if (g_str_equal(layout, "interleaved"))
+        info->layout = GST_AUDIO_LAYOUT_INTERLEAVED;
+    else if (g_str_equal(layout, "non-interleaved"))
+        info->layout = GST_AUDIO_LAYOUT_NON_INTERLEAVED;
+    else
+        return FALSE;
+    return TRUE;
+}
+
+/* The CAPS event (GstLilyFilterFuncs.set_caps): a new channel count drains the section and
+ * lays the sample store out anew. */
+static gboolean set_sink_caps(GstElement *element, GstCaps *caps)
+{
+    GstLilyMel *self = GST_LILY_MEL(element);
+    GstAudioInfo info;
+    if (!info_from_caps(&info, caps) ||
+        GST_AUDIO_INFO_FORMAT(&info) != GST_AUDIO_FORMAT_F32LE ||
+        GST_AUDIO_INFO_RATE(&info) != LILY_SAMPLE_RATE) {
+        GST_WARNING_OBJECT(self, "refusing caps %" GST_PTR_FORMAT, caps);
+        return FALSE;
+    }
+    guint ch = (guint)GST_AUDIO_INFO_CHANNELS(&info);
+    GST_INFO_OBJECT(self, "input caps %" GST_PTR_FORMAT, caps);
+    if (self->have_info && ch == self->channels) {
+        self->info = info; /* a layout change needs no drain: the store is planar */
+        return TRUE;
+    }
+    if (self->have_info) drain(self, "channel count changes");
+    self->info = info;
+    self->have_info = TRUE;
+    store_setup(self, ch);
+
+    GstCaps *out = gst_lily_filter_mel_caps(ch);
+    GST_INFO_OBJECT(self, "output caps %" GST_PTR_FORMAT ", latency %" GST_TIME_FORMAT
+                          " (%d samples)",
+                    out, GST_TIME_ARGS(latency_ns()), GST_LILY_MEL_CONTEXT);
+    if (!gst_lily_filter_push_caps(GST_OBJECT(self), GST_CAT_DEFAULT, self->srcpad, out)) {
+        self->have_info = FALSE;
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static void filter_flush_stop(GstElement *element)
+{
+    GstLilyMel *self = GST_LILY_MEL(element);
+    GST_INFO_OBJECT(self, "flush: dropping %" G_GUINT64_FORMAT " pending samples, frame "
+                          "counter %" G_GUINT64_FORMAT " -> 0",
+                    self->n_in - MIN(self->n_in, self->next_frame * LILY_HOP), self->next_frame);
+    if (self->buf) section_reset(self);
+}
+
+static gint64 filter_latency_samples(GstElement *element)
+{
+    (void)element;
+    return GST_LILY_MEL_CONTEXT;
+}
+
+static const GstLilyFilterFuncs filter_funcs = {
+    .category = &gst_lily_mel_debug,
+    .set_caps = set_sink_caps,
+    .drain = filter_drain,
+    .flush_start = NULL, /* nothing runs long enough to need stopping */
+    .flush_stop = filter_flush_stop,
+    .latency_samples = filter_latency_samples,
+};
 
 static GstFlowReturn gst_lily_mel_chain(GstPad *pad, GstObject *parent, GstBuffer *buffer)
 {
@@ -407,37 +488,18 @@ static GstFlowReturn gst_lily_mel_chain(GstPad *pad, GstObject *parent, GstBuffe
     if (self->started) {
         const char *why = NULL;
         if (GST_BUFFER_IS_DISCONT(buffer)) why = "DISCONT buffer";
-        if (GST_CLOCK_TIME_IS_VALID(pts)) {
-            GstClockTime expected = self->origin + gst_util_uint64_scale_int_round(
-                                                       self->n_in, GST_SECOND, LILY_SAMPLE_RATE);
-            GstClockTimeDiff d = GST_CLOCK_DIFF(expected, pts);
-            if (ABS(d) > (GstClockTimeDiff)DISCONT_TOLERANCE) {
-                GST_INFO_OBJECT(self,
-                                "timestamp jump: expected %" GST_TIME_FORMAT ", got %"
-                                GST_TIME_FORMAT, GST_TIME_ARGS(expected), GST_TIME_ARGS(pts));
-                why = "timestamp jump";
-            }
-        }
-        if (why) {
-            ret = drain(self, why);
-            if (ret != GST_FLOW_OK) {
-                gst_buffer_unref(buffer);
-                return ret;
-            }
-        }
+        /* Checked even after DISCONT, so a jump is named (and logged) as such. */
+        if (gst_lily_filter_timestamp_jumped(GST_OBJECT(self), GST_CAT_DEFAULT, self->origin,
+                                             self->n_in, pts))
+            why = "timestamp jump";
+        ret = gst_lily_filter_break_section(GST_ELEMENT(self), &filter_funcs, why, buffer);
+        if (ret != GST_FLOW_OK) return ret;
     }
     if (!self->started) {
-        if (GST_CLOCK_TIME_IS_VALID(pts))
-            self->origin = pts;
-        else if (self->segment.format == GST_FORMAT_TIME &&
-                 GST_CLOCK_TIME_IS_VALID(self->segment.start))
-            self->origin = self->segment.start;
-        else
-            self->origin = 0;
+        self->origin = gst_lily_filter_section_origin(GST_OBJECT(self), GST_CAT_DEFAULT, pts,
+                                                      &self->segment);
         self->started = TRUE;
         self->discont_out = TRUE;
-        GST_DEBUG_OBJECT(self, "section starts, time origin %" GST_TIME_FORMAT,
-                         GST_TIME_ARGS(self->origin));
     }
 
     GstAudioBuffer abuf;
@@ -471,190 +533,16 @@ static GstFlowReturn gst_lily_mel_chain(GstPad *pad, GstObject *parent, GstBuffe
     return emit_frames(self, frames_ready(self));
 }
 
-static GstCaps *src_caps_for(guint channels)
-{
-    return gst_caps_new_simple("audio/x-lily-mel", "rate", G_TYPE_INT, LILY_SAMPLE_RATE, "hop",
-                               G_TYPE_INT, LILY_HOP, "n-mels", G_TYPE_INT, LILY_N_MELS,
-                               "channels", G_TYPE_INT, (gint)channels, "n-fft", G_TYPE_INT,
-                               LILY_N_FFT, "format", G_TYPE_STRING, "F32LE", "layout",
-                               G_TYPE_STRING, "planar", NULL);
-}
-
-/* gst_audio_info_from_caps() wants a channel-mask beyond 2 channels; lilymel treats channels
- * independently, so caps without one are taken as unpositioned channels. */
-static gboolean info_from_caps(GstAudioInfo *info, GstCaps *caps)
-{
-    if (gst_audio_info_from_caps(info, caps)) return TRUE;
-    GstStructure *s = gst_caps_get_structure(caps, 0);
-    const gchar *fmt = gst_structure_get_string(s, "format");
-    const gchar *layout = gst_structure_get_string(s, "layout");
-    gint rate, ch;
-    if (!fmt || !layout || !gst_structure_get_int(s, "rate", &rate) ||
-        !gst_structure_get_int(s, "channels", &ch) || ch < 1 ||
-        gst_structure_has_field(s, "channel-mask"))
-        return FALSE;
-    GstAudioChannelPosition pos[64];
-    for (guint i = 0; i < G_N_ELEMENTS(pos); i++) pos[i] = GST_AUDIO_CHANNEL_POSITION_NONE;
-    gst_audio_info_set_format(info, gst_audio_format_from_string(fmt), rate, ch,
-                              ch <= 64 ? pos : NULL);
-    if (g_str_equal(layout, "interleaved"))
-        info->layout = GST_AUDIO_LAYOUT_INTERLEAVED;
-    else if (g_str_equal(layout, "non-interleaved"))
-        info->layout = GST_AUDIO_LAYOUT_NON_INTERLEAVED;
-    else
-        return FALSE;
-    return TRUE;
-}
-
-static gboolean set_sink_caps(GstLilyMel *self, GstCaps *caps)
-{
-    GstAudioInfo info;
-    if (!info_from_caps(&info, caps) ||
-        GST_AUDIO_INFO_FORMAT(&info) != GST_AUDIO_FORMAT_F32LE ||
-        GST_AUDIO_INFO_RATE(&info) != LILY_SAMPLE_RATE) {
-        GST_WARNING_OBJECT(self, "refusing caps %" GST_PTR_FORMAT, caps);
-        return FALSE;
-    }
-    guint ch = (guint)GST_AUDIO_INFO_CHANNELS(&info);
-    GST_INFO_OBJECT(self, "input caps %" GST_PTR_FORMAT, caps);
-    if (self->have_info && ch == self->channels) {
-        self->info = info; /* a layout change needs no drain: the store is planar */
-        return TRUE;
-    }
-    if (self->have_info) drain(self, "channel count changes");
-    self->info = info;
-    self->have_info = TRUE;
-    store_setup(self, ch);
-
-    GstCaps *out = src_caps_for(ch);
-    GST_INFO_OBJECT(self, "output caps %" GST_PTR_FORMAT ", latency %" GST_TIME_FORMAT
-                          " (%d samples)",
-                    out, GST_TIME_ARGS(latency_ns()), GST_LILY_MEL_CONTEXT);
-    gboolean ok = gst_pad_push_event(self->srcpad, gst_event_new_caps(out));
-    gst_caps_unref(out);
-    if (!ok) {
-        GST_WARNING_OBJECT(self, "downstream refused the mel caps");
-        self->have_info = FALSE;
-    }
-    return ok;
-}
-
 static gboolean gst_lily_mel_sink_event(GstPad *pad, GstObject *parent, GstEvent *event)
 {
-    GstLilyMel *self = GST_LILY_MEL(parent);
-    GST_LOG_OBJECT(self, "event %" GST_PTR_FORMAT, event);
-    switch (GST_EVENT_TYPE(event)) {
-    case GST_EVENT_CAPS: {
-        GstCaps *caps;
-        gst_event_parse_caps(event, &caps);
-        gboolean ok = set_sink_caps(self, caps);
-        gst_event_unref(event);
-        return ok;
-    }
-    case GST_EVENT_SEGMENT:
-        drain(self, "new segment");
-        gst_event_copy_segment(event, &self->segment);
-        GST_DEBUG_OBJECT(self, "segment %" GST_SEGMENT_FORMAT, &self->segment);
-        break;
-    case GST_EVENT_GAP:
-        drain(self, "gap");
-        break;
-    case GST_EVENT_EOS:
-        drain(self, "EOS");
-        break;
-    case GST_EVENT_FLUSH_STOP:
-        GST_INFO_OBJECT(self, "flush: dropping %" G_GUINT64_FORMAT " pending samples, frame "
-                              "counter %" G_GUINT64_FORMAT " -> 0",
-                        self->n_in - MIN(self->n_in, self->next_frame * LILY_HOP),
-                        self->next_frame);
-        if (self->buf) section_reset(self);
-        gst_segment_init(&self->segment, GST_FORMAT_TIME);
-        break;
-    default:
-        break;
-    }
-    return gst_pad_event_default(pad, parent, event);
-}
-
-/* Caps on `pad` given what the peer of the other pad allows: the channel count carries over,
- * everything else is fixed by the templates. */
-static GstCaps *transform_caps(GstLilyMel *self, GstPad *pad, GstCaps *filter)
-{
-    if (pad == self->srcpad) {
-        /* Once negotiated the mel caps only change when the input's channel count does. */
-        GstCaps *cur = gst_pad_get_current_caps(pad);
-        if (cur) {
-            if (!filter) return cur;
-            GstCaps *t = gst_caps_intersect_full(filter, cur, GST_CAPS_INTERSECT_FIRST);
-            gst_caps_unref(cur);
-            return t;
-        }
-    }
-    GstPad *other = pad == self->sinkpad ? self->srcpad : self->sinkpad;
-    GstCaps *tmpl = gst_pad_get_pad_template_caps(pad);
-    GstCaps *other_tmpl = gst_pad_get_pad_template_caps(other);
-    GstCaps *peer = gst_pad_peer_query_caps(other, other_tmpl);
-    GstCaps *res;
-    if (gst_caps_is_any(peer)) {
-        res = gst_caps_ref(tmpl);
-    } else {
-        res = gst_caps_new_empty();
-        for (guint i = 0; i < gst_caps_get_size(peer); i++) {
-            const GValue *ch = gst_structure_get_value(gst_caps_get_structure(peer, i), "channels");
-            GstCaps *c = gst_caps_copy(tmpl);
-            if (ch)
-                for (guint j = 0; j < gst_caps_get_size(c); j++)
-                    gst_structure_set_value(gst_caps_get_structure(c, j), "channels", ch);
-            res = gst_caps_merge(res, c);
-        }
-        GstCaps *t = gst_caps_intersect(res, tmpl);
-        gst_caps_unref(res);
-        res = t;
-    }
-    if (filter) {
-        GstCaps *t = gst_caps_intersect_full(filter, res, GST_CAPS_INTERSECT_FIRST);
-        gst_caps_unref(res);
-        res = t;
-    }
-    gst_caps_unref(peer);
-    gst_caps_unref(other_tmpl);
-    gst_caps_unref(tmpl);
-    return res;
+    return gst_lily_filter_sink_event(pad, parent, event, &GST_LILY_MEL(parent)->segment,
+                                      &filter_funcs);
 }
 
 static gboolean gst_lily_mel_query(GstPad *pad, GstObject *parent, GstQuery *query)
 {
     GstLilyMel *self = GST_LILY_MEL(parent);
-    switch (GST_QUERY_TYPE(query)) {
-    case GST_QUERY_CAPS: {
-        GstCaps *filter;
-        gst_query_parse_caps(query, &filter);
-        GstCaps *caps = transform_caps(self, pad, filter);
-        gst_query_set_caps_result(query, caps);
-        gst_caps_unref(caps);
-        return TRUE;
-    }
-    case GST_QUERY_LATENCY:
-        if (pad == self->srcpad) {
-            if (!gst_pad_peer_query(self->sinkpad, query)) return FALSE;
-            gboolean live;
-            GstClockTime min, max;
-            gst_query_parse_latency(query, &live, &min, &max);
-            GstClockTime ours = latency_ns();
-            GST_DEBUG_OBJECT(self,
-                             "latency: upstream min %" GST_TIME_FORMAT " max %" GST_TIME_FORMAT
-                             " live %d, adding %" GST_TIME_FORMAT,
-                             GST_TIME_ARGS(min), GST_TIME_ARGS(max), live, GST_TIME_ARGS(ours));
-            min += ours;
-            if (GST_CLOCK_TIME_IS_VALID(max)) max += ours;
-            gst_query_set_latency(query, live, min, max);
-            return TRUE;
-        }
-        break;
-    default:
-        break;
-    }
-    return gst_pad_query_default(pad, parent, query);
+    return gst_lily_filter_query(pad, parent, query, self->sinkpad, self->srcpad, &filter_funcs);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -670,14 +558,8 @@ static gboolean engine_start(GstLilyMel *self)
     cp.n_threads = 1;
     cp.log = gst_lily_engine_log;
     cp.log_user_data = self;
-    char err[512] = "";
-    LilyStatus st = lily_context_new(&cp, &self->ctx, err, sizeof err);
-    if (st != LILY_OK) {
-        GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("Could not create the Lily engine context"),
-                          ("lily_context_new: %s: %s", lily_status_name(st), err));
-        return FALSE;
-    }
-    st = lily_mel_new(self->ctx, &self->mel);
+    if (!gst_lily_context_new(GST_ELEMENT(self), &cp, &self->ctx)) return FALSE;
+    LilyStatus st = lily_mel_new(self->ctx, &self->mel);
     if (st != LILY_OK) {
         GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("Could not set up the mel front end"),
                           ("lily_mel_new: %s: %s", lily_status_name(st),
@@ -757,18 +639,13 @@ static void gst_lily_mel_class_init(GstLilyMelClass *klass)
     gobject_class->get_property = gst_lily_mel_get_property;
     gobject_class->finalize = gst_lily_mel_finalize;
 
-    g_object_class_install_property(
-        gobject_class, PROP_FRAMES,
-        g_param_spec_uint64("frames", "Frames",
-                            "Mel frames emitted since the element went to PAUSED (all channels "
-                            "count once per frame)",
-                            0, G_MAXUINT64, 0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
-    g_object_class_install_property(
-        gobject_class, PROP_SANITIZED_SAMPLES,
-        g_param_spec_uint64("sanitized-samples", "Sanitized samples",
-                            "Non-finite input samples (NaN, +-inf) replaced by 0 since the "
-                            "element went to PAUSED",
-                            0, G_MAXUINT64, 0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+    gst_lily_filter_install_counter(gobject_class, PROP_FRAMES, "frames", "Frames",
+                                    "Mel frames emitted since the element went to PAUSED (all "
+                                    "channels count once per frame)");
+    gst_lily_filter_install_counter(gobject_class, PROP_SANITIZED_SAMPLES, "sanitized-samples",
+                                    "Sanitized samples",
+                                    "Non-finite input samples (NaN, +-inf) replaced by 0 since "
+                                    "the element went to PAUSED");
 
     gst_element_class_add_static_pad_template(element_class, &sink_template);
     gst_element_class_add_static_pad_template(element_class, &src_template);

@@ -230,13 +230,7 @@ static gboolean engine_open(GstLilyTrainSink *self)
         cp.log_level = lvl >= GST_LEVEL_DEBUG ? LILY_LOG_DEBUG
                        : lvl >= GST_LEVEL_INFO ? LILY_LOG_INFO
                                                : LILY_LOG_WARNING;
-        char err[512] = "";
-        LilyStatus st = lily_context_new(&cp, &self->ctx, err, sizeof err);
-        if (st != LILY_OK) {
-            GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("Could not create the Lily engine context"),
-                              ("lily_context_new: %s: %s", lily_status_name(st), err));
-            return FALSE;
-        }
+        if (!gst_lily_context_new(GST_ELEMENT(self), &cp, &self->ctx)) return FALSE;
     }
     LilyDatasetParams p;
     gchar *dir = NULL;
@@ -361,14 +355,10 @@ static void post_new_shards(GstLilyTrainSink *self)
     if (news) post_counts(self, "lilytrainsink-shard", NULL, FALSE);
 }
 
-/* Pushes one low buffer placed by its running time. self->lock held. */
-static LilyStatus push_low_buffer(GstLilyTrainSink *self, GstBuffer *buf, GstClockTime rt)
+/* Averages `n` frames of `ch` interleaved channels into self->scratch (grown as needed): the
+ * dataset writer takes mono. self->lock held (the scratch is shared by both pads). */
+static void downmix_to_scratch(GstLilyTrainSink *self, const float *x, gsize n, guint ch)
 {
-    GstMapInfo map;
-    if (!gst_buffer_map(buf, &map, GST_MAP_READ)) return LILY_OK;
-    const guint ch = self->low_channels ? self->low_channels : 1;
-    gsize n = map.size / (sizeof(float) * ch);
-    const float *x = (const float *)map.data;
     if (self->scratch_len < n) {
         self->scratch = g_renew(float, self->scratch, n);
         self->scratch_len = n;
@@ -378,6 +368,17 @@ static LilyStatus push_low_buffer(GstLilyTrainSink *self, GstBuffer *buf, GstClo
         for (guint c = 0; c < ch; c++) acc += x[i * ch + c];
         self->scratch[i] = acc / (float)ch;
     }
+}
+
+/* Pushes one low buffer placed by its running time. self->lock held. */
+static LilyStatus push_low_buffer(GstLilyTrainSink *self, GstBuffer *buf, GstClockTime rt)
+{
+    GstMapInfo map;
+    if (!gst_buffer_map(buf, &map, GST_MAP_READ)) return LILY_OK;
+    const guint ch = self->low_channels ? self->low_channels : 1;
+    gsize n = map.size / (sizeof(float) * ch);
+    /* Copied even when mono: the buffer is unmapped before the samples are used. */
+    downmix_to_scratch(self, (const float *)map.data, n, ch);
     gst_buffer_unmap(buf, &map);
     const float *y = self->scratch;
     LilyStatus st = LILY_OK;
@@ -534,15 +535,7 @@ static GstFlowReturn gst_lily_train_sink_render(GstBaseSink *sink, GstBuffer *bu
         const gsize n = map.size / (sizeof(float) * ch);
         const float *x = (const float *)map.data;
         if (ch > 1) {
-            if (self->scratch_len < n) {
-                self->scratch = g_renew(float, self->scratch, n);
-                self->scratch_len = n;
-            }
-            for (gsize i = 0; i < n; i++) {
-                float acc = 0;
-                for (guint c = 0; c < ch; c++) acc += x[i * ch + c];
-                self->scratch[i] = acc / (float)ch;
-            }
+            downmix_to_scratch(self, x, n, ch);
             x = self->scratch;
         }
         st = lily_dataset_writer_push(self->writer, x, n);
@@ -564,6 +557,16 @@ static GstFlowReturn gst_lily_train_sink_render(GstBaseSink *sink, GstBuffer *bu
     }
     post_new_shards(self);
     return flushing ? GST_FLOW_FLUSHING : GST_FLOW_OK;
+}
+
+/* Raises or clears the flushing flag (FLUSH_START, unlock, unlock_stop); raising it wakes
+ * every wait on the lock so the streaming threads see it. */
+static void set_flushing(GstLilyTrainSink *self, gboolean flushing)
+{
+    g_mutex_lock(&self->lock);
+    self->flushing = flushing;
+    if (flushing) g_cond_broadcast(&self->cond);
+    g_mutex_unlock(&self->lock);
 }
 
 static gboolean gst_lily_train_sink_event(GstBaseSink *sink, GstEvent *event)
@@ -642,10 +645,7 @@ static gboolean gst_lily_train_sink_event(GstBaseSink *sink, GstEvent *event)
         break;
     }
     case GST_EVENT_FLUSH_START:
-        g_mutex_lock(&self->lock);
-        self->flushing = TRUE;
-        g_cond_broadcast(&self->cond);
-        g_mutex_unlock(&self->lock);
+        set_flushing(self, TRUE);
         break;
     case GST_EVENT_FLUSH_STOP:
         g_mutex_lock(&self->lock);
@@ -667,20 +667,13 @@ static gboolean gst_lily_train_sink_event(GstBaseSink *sink, GstEvent *event)
 
 static gboolean gst_lily_train_sink_unlock(GstBaseSink *sink)
 {
-    GstLilyTrainSink *self = GST_LILY_TRAIN_SINK(sink);
-    g_mutex_lock(&self->lock);
-    self->flushing = TRUE;
-    g_cond_broadcast(&self->cond);
-    g_mutex_unlock(&self->lock);
+    set_flushing(GST_LILY_TRAIN_SINK(sink), TRUE);
     return TRUE;
 }
 
 static gboolean gst_lily_train_sink_unlock_stop(GstBaseSink *sink)
 {
-    GstLilyTrainSink *self = GST_LILY_TRAIN_SINK(sink);
-    g_mutex_lock(&self->lock);
-    self->flushing = FALSE;
-    g_mutex_unlock(&self->lock);
+    set_flushing(GST_LILY_TRAIN_SINK(sink), FALSE);
     return TRUE;
 }
 

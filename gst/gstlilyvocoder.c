@@ -46,6 +46,7 @@
 #include <gst/audio/audio.h>
 
 #include "gstlily.h"
+#include "gstlilyfilter.h"
 #include "gstlilyvocoder.h"
 
 GST_DEBUG_CATEGORY_STATIC(gst_lily_vocoder_debug);
@@ -74,10 +75,7 @@ G_DEFINE_TYPE_WITH_CODE(GstLilyVocoder, gst_lily_vocoder, GST_TYPE_LILY_CHUNKER,
 GST_ELEMENT_REGISTER_DEFINE(lilyvocoder, "lilyvocoder", GST_RANK_NONE, GST_TYPE_LILY_VOCODER);
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
-    "sink", GST_PAD_SINK, GST_PAD_ALWAYS,
-    GST_STATIC_CAPS("audio/x-lily-mel, rate = (int) 48000, hop = (int) 480, "
-                    "n-mels = (int) 256, channels = (int) [ 1, MAX ], n-fft = (int) 2048, "
-                    "format = (string) F32LE, layout = (string) planar"));
+    "sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS(GST_LILY_FILTER_MEL_CAPS));
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
     "src", GST_PAD_SRC, GST_PAD_ALWAYS,
     GST_STATIC_CAPS("audio/x-raw, format = (string) F32LE, rate = (int) 48000, "
@@ -124,7 +122,7 @@ static GstCaps *vocoder_src_caps(GstLilyChunker *base, guint channels)
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* Data                                                                                      */
+/* Data: mel frames in, 48 kHz samples out                                                   */
 /* ---------------------------------------------------------------------------------------- */
 
 static GstFlowReturn push_ready(GstLilyVocoder *self)
@@ -149,13 +147,10 @@ static GstFlowReturn push_ready(GstLilyVocoder *self)
         self->scratch = g_new(gfloat, ready);
         self->scratch_len = ready;
     }
-    GstBuffer *out = gst_buffer_new_allocate(NULL, sizeof(gfloat) * ch * ready, NULL);
     GstMapInfo map;
-    if (!gst_buffer_map(out, &map, GST_MAP_WRITE)) {
-        gst_buffer_unref(out);
-        GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("Could not map an output buffer"), (NULL));
-        return GST_FLOW_ERROR;
-    }
+    GstBuffer *out =
+        gst_lily_filter_buffer_new_mapped(GST_ELEMENT(self), sizeof(gfloat) * ch * ready, &map);
+    if (!out) return GST_FLOW_ERROR;
     gfloat *dst = (gfloat *)map.data;
     for (guint c = 0; c < ch; c++) {
         gsize got = lily_vocoder_stream_pull(base->streams[c], self->scratch, ready);
@@ -214,7 +209,7 @@ static GstFlowReturn vocoder_drain(GstLilyChunker *base)
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* GObject                                                                                   */
+/* GObject: the vocoder-duration property                                                    */
 /* ---------------------------------------------------------------------------------------- */
 
 static void gst_lily_vocoder_set_property(GObject *object, guint prop_id, const GValue *value,
@@ -282,11 +277,8 @@ static void gst_lily_vocoder_class_init(GstLilyVocoderClass *klass)
         "Output F32 48 kHz, exactly as many samples as the input had; latency 2 x "
         "vocoder-duration + 0.32 s. See docs/elements.md",
         "The Lily authors");
-    gst_element_class_add_static_metadata(
-        element_class, "example-launch",
-        "gst-launch-1.0 filesrc location=in.flac ! decodebin ! audioconvert ! audioresample ! "
-        "lilymel ! lilydiffuse model=model.safetensors ! lilyvocoder model=model.safetensors ! "
-        "audioconvert ! wavenc ! filesink location=out.wav");
+    gst_element_class_add_static_metadata(element_class, "example-launch",
+                                          GST_LILY_CHUNKER_EXAMPLE_LAUNCH);
 
     chunker_class->stream_new = vocoder_stream_new;
     chunker_class->stream_free = vocoder_stream_free;

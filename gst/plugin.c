@@ -47,6 +47,17 @@ void gst_lily_engine_log(LilyLogLevel level, const char *message, void *user_dat
     GST_CAT_LEVEL_LOG(gst_lily_engine_debug, gl, user_data, "%s", message);
 }
 
+gboolean gst_lily_context_new(GstElement *element, const LilyContextParams *cp,
+                              LilyContext **ctx)
+{
+    char err[512] = "";
+    LilyStatus st = lily_context_new(cp, ctx, err, sizeof err);
+    if (st == LILY_OK) return TRUE;
+    GST_ELEMENT_ERROR(element, RESOURCE, FAILED, ("Could not create the Lily engine context"),
+                      ("lily_context_new: %s: %s", lily_status_name(st), err));
+    return FALSE;
+}
+
 static gboolean plugin_init(GstPlugin *plugin)
 {
     gst_lily_debug_init();
