@@ -304,10 +304,29 @@ static gboolean engine_start(GstLilyChunker *self)
     lily_context_set_abort(self->ctx, abort_requested, self);
 
     if (!path || !path[0]) {
-        GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND, ("No model: set the model property"),
-                          ("model is unset; give a Lily .safetensors file (lily-convert makes "
-                           "one) or an AudioSR checkpoint with config=<its YAML>"));
-        goto out;
+        /* No model property: $LILY_MODEL, else the bundled demonstration model, so that
+         * `decodebin ! lilyenhance ! ...` runs as it stands; the latter is said loudly. */
+        char found[4096];
+        LilyDefaultModel dm = lily_default_model_path(found, sizeof found);
+        if (dm == LILY_DEFAULT_MODEL_NONE) {
+            GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND, ("No model: set the model property"),
+                              ("model is unset, LILY_MODEL too, and no bundled model is installed; "
+                               "give a Lily .safetensors file (lily-convert makes one) or an "
+                               "AudioSR checkpoint with config=<its YAML>"));
+            goto out;
+        }
+        g_free(path);
+        path = g_strdup(found);
+        key.path = path;
+        if (dm == LILY_DEFAULT_MODEL_BUNDLED)
+            GST_ELEMENT_WARNING(self, RESOURCE, SETTINGS,
+                                ("No model set: using the bundled demonstration model, whose "
+                                 "weights are random (the output shows the pipeline, not an "
+                                 "enhancement)"),
+                                ("model=%s; set the model property to a converted AudioSR "
+                                 "checkpoint or a trained model", path));
+        else
+            GST_INFO_OBJECT(self, "no model property: using LILY_MODEL=%s", path);
     }
     /* A model kept from the last run (READY keeps it, see model_release) is reused when the
      * settings still name it; otherwise it goes back to the cache first. */
@@ -673,7 +692,8 @@ static void gst_lily_chunker_class_init(GstLilyChunkerClass *klass)
                             "Model file (path): a Lily .safetensors file, or an AudioSR "
                             "checkpoint (.bin/.ckpt) together with config. Elements of one "
                             "process naming the same file, config, device and precision share "
-                            "one copy of the weights",
+                            "one copy of the weights. Unset: $LILY_MODEL, else the bundled "
+                            "demonstration model (random weights; a warning says so)",
                             DEFAULT_MODEL, rw_ready));
     g_object_class_install_property(
         gobject_class, PROP_CONFIG,

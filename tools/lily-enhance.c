@@ -37,13 +37,13 @@ typedef struct Options {
     int threads, steps, quiet, audiosr_level;
     double guidance, chunk, overlap, cutoff;
     uint64_t seed;
+    char default_model[4096];
 } Options;
 
 static int parse_args(int argc, char **argv, Options *o)
 {
     memset(o, 0, sizeof *o);
     lily_enhance_params_init(&o->ep);
-    o->model = getenv("LILY_MODEL");
     o->device = "cpu";
     o->precision_name = "f32";
     o->steps = o->ep.steps;
@@ -53,7 +53,8 @@ static int parse_args(int argc, char **argv, Options *o)
     o->overlap = o->ep.overlap_seconds;
     const LilyCliOption opts[] = {
         {"model", 'm', LILY_CLI_STRING, &o->model, "FILE",
-         "Lily .safetensors or AudioSR .bin/.ckpt (default: $LILY_MODEL)"},
+         "Lily .safetensors or AudioSR .bin/.ckpt (default: $LILY_MODEL, else the bundled "
+         "demonstration model)"},
         {"config", 0, LILY_CLI_STRING, &o->config, "YAML",
          "AudioSR config for a .bin/.ckpt without an embedded one"},
         {"steps", 's', LILY_CLI_INT, &o->steps, "N", "DDIM steps (default 50)"},
@@ -87,10 +88,6 @@ static int parse_args(int argc, char **argv, Options *o)
     if (r != LILY_CLI_OK) return 2;
     o->in = pos[0];
     o->out = pos[1];
-    if (!o->model) {
-        fprintf(stderr, "lily-enhance: no model: pass --model FILE or set LILY_MODEL\n");
-        return 2;
-    }
     if (lily_precision_from_name(o->precision_name, &o->precision) != LILY_OK) {
         fprintf(stderr, "lily-enhance: --precision must be f32, bf16 or f16, got '%s'\n", o->precision_name);
         return 2;
@@ -106,6 +103,28 @@ static int parse_args(int argc, char **argv, Options *o)
     if (o->cutoff < 0) {
         fprintf(stderr, "lily-enhance: --cutoff must be positive\n");
         return 2;
+    }
+    if (o->steps < 1 || o->steps > 1000) {
+        fprintf(stderr, "lily-enhance: --steps must be 1..1000 (AudioSR's schedule has 1000), got %d\n", o->steps);
+        return 2;
+    }
+    if (!isfinite(o->guidance) || o->guidance < 0) {
+        fprintf(stderr, "lily-enhance: --guidance must be a finite number >= 0 (1 = no guidance), got %g\n",
+                o->guidance);
+        return 2;
+    }
+    if (!o->model) {
+        LilyDefaultModel dm = lily_default_model_path(o->default_model, sizeof o->default_model);
+        if (dm == LILY_DEFAULT_MODEL_NONE) {
+            fprintf(stderr, "lily-enhance: no model: pass --model FILE or set LILY_MODEL (lily-convert "
+                            "turns AudioSR's checkpoint into one)\n");
+            return 2;
+        }
+        o->model = o->default_model;
+        if (dm == LILY_DEFAULT_MODEL_BUNDLED)
+            fprintf(stderr, "lily-enhance: warning: no --model given: using the bundled demonstration model %s, "
+                            "whose weights are random: the output shows the pipeline, not an enhancement\n",
+                    o->model);
     }
     o->ep.steps = o->steps;
     o->ep.guidance_scale = (float)o->guidance;

@@ -276,11 +276,43 @@ static void test_missing_model(void)
     g_free(path);
 }
 
-/* No model set at all is a RESOURCE/NOT_FOUND error that says to set the property. */
+/* No model property: $LILY_MODEL is used (a missing one is RESOURCE/NOT_FOUND naming it);
+ * without it the bundled demonstration model (this build tree's) starts the element, with a
+ * RESOURCE/SETTINGS warning on the bus saying its weights are random and naming the file. */
 static void test_no_model(void)
 {
-    expect_resource_error("lilydiffuse", NULL, NULL, GST_RESOURCE_ERROR_NOT_FOUND,
-                          "model property");
+    gchar *old = g_strdup(g_getenv("LILY_MODEL"));
+    gchar *missing = g_build_filename(lt_tmpdir(), "env-model.safetensors", NULL);
+    g_setenv("LILY_MODEL", missing, TRUE);
+    expect_resource_error("lilydiffuse", NULL, NULL, GST_RESOURCE_ERROR_NOT_FOUND, missing);
+
+    g_unsetenv("LILY_MODEL");
+    GstElement *pipe = gst_pipeline_new(NULL);
+    GstElement *e = gst_element_factory_make("lilyvocoder", NULL);
+    gst_bin_add(GST_BIN(pipe), e);
+    GstStateChangeReturn ret = gst_element_set_state(pipe, GST_STATE_PAUSED);
+    GstBus *bus = gst_element_get_bus(pipe);
+    GstMessage *m = gst_bus_pop_filtered(bus, GST_MESSAGE_WARNING);
+    g_assert_cmpint(ret, !=, GST_STATE_CHANGE_FAILURE);
+    g_assert_nonnull(m);
+    GError *err = NULL;
+    gchar *dbg = NULL;
+    gst_message_parse_warning(m, &err, &dbg);
+    g_test_message("no model, no LILY_MODEL: %s | %s", err->message, dbg);
+    g_assert_true(err->domain == GST_RESOURCE_ERROR);
+    g_assert_cmpint(err->code, ==, GST_RESOURCE_ERROR_SETTINGS);
+    g_assert_nonnull(strstr(err->message, "random"));
+    g_assert_nonnull(strstr(dbg, "lily-tiny.safetensors"));
+    g_error_free(err);
+    g_free(dbg);
+    gst_message_unref(m);
+    gst_object_unref(bus);
+    gst_element_set_state(pipe, GST_STATE_NULL);
+    gst_object_unref(pipe);
+
+    if (old) g_setenv("LILY_MODEL", old, TRUE);
+    g_free(old);
+    g_free(missing);
 }
 
 /* A file that is not a model, and the real model cut short, fail READY->PAUSED with a

@@ -158,9 +158,21 @@ static void test_bad_input(void)
     g_assert_cmpint(run_tool(a3, &errs), !=, 0);
     g_assert_nonnull(strstr(errs, "model.safetensors"));
     g_free(errs);
-    const char *a4[] = {tool(), "--steps", "0", junk, out, NULL};
+    const char *a4[] = {tool(), "--model", model, "--steps", "0", junk, out, NULL};
     g_assert_cmpint(run_tool(a4, &errs), ==, 2);
+    g_assert_nonnull(strstr(errs, "--steps"));
     g_free(errs);
+    /* no --model and no LILY_MODEL: the bundled demonstration model, said so on stderr */
+    gchar *old = g_strdup(g_getenv("LILY_MODEL"));
+    g_unsetenv("LILY_MODEL");
+    const char *a5[] = {tool(), "--quiet", junk, out, NULL};
+    g_assert_cmpint(run_tool(a5, &errs), !=, 0);
+    g_test_message("no model: %s", errs);
+    g_assert_nonnull(strstr(errs, "demonstration model"));
+    g_assert_nonnull(strstr(errs, "junk.mp3"));
+    g_free(errs);
+    if (old) g_setenv("LILY_MODEL", old, TRUE);
+    g_free(old);
     g_assert_false(g_file_test(out, G_FILE_TEST_EXISTS)); /* nothing half-written is left */
     g_free(junk);
     g_free(model);

@@ -246,6 +246,17 @@ void lily_model_params_init(LilyModelParams *params);
  * The format is detected from the content. */
 LilyStatus lily_model_load(LilyContext *ctx, const char *path, const LilyModelParams *params,
                            LilyModel **model);
+/* The model to use when the caller names none (tools without --model, elements without
+ * model=): $LILY_MODEL when set, else the bundled demonstration model (installed, or in the
+ * build tree the library comes from). Writes its path into `path` (size bytes) and says where
+ * it came from; LILY_DEFAULT_MODEL_NONE when there is none (path is then ""). The bundled model
+ * has random weights: tell the user their output is a demonstration, not an enhancement. */
+typedef enum LilyDefaultModel {
+    LILY_DEFAULT_MODEL_NONE = 0,
+    LILY_DEFAULT_MODEL_ENV,     /* $LILY_MODEL */
+    LILY_DEFAULT_MODEL_BUNDLED, /* lily-tiny.safetensors, untrained */
+} LilyDefaultModel;
+LilyDefaultModel lily_default_model_path(char *path, size_t size);
 LilyModel *lily_model_ref(LilyModel *model);
 void lily_model_unref(LilyModel *model);
 /* Bytes of weights the model holds on its device (for sharing tests and benchmarks). */
