@@ -259,6 +259,61 @@ static void test_chunks(void)
     g_free(chunked);
 }
 
+/* Long audio in constant memory: streaming 3 s and 12 s through a LilyEnhancer (1.28 s chunks)
+ * gives the same peak scratch (arena) in a fresh context each, and the samples held inside
+ * (pushed minus pulled) never exceed the reported latency plus one chunk: nothing grows with
+ * the stream's length. */
+static size_t stream_peak(double seconds, int64_t *worst_held, int64_t *latency)
+{
+    LilyEnhanceParams p;
+    params(&p);
+    p.cutoff_hz = 3000;
+    p.filter_type = LILY_FILTER_BUTTER;
+    p.chunk_seconds = 1.28;
+    p.overlap_seconds = 0.32;
+    p.vocoder_seconds = 0.64;
+    LilyContext *c = NULL;
+    char err[512];
+    g_assert_cmpint(lily_context_new(NULL, &c, err, sizeof err), ==, LILY_OK);
+    LilyEnhancer *e = NULL;
+    g_assert_cmpint(lily_enhancer_new(c, model, &p, &e), ==, LILY_OK);
+    *latency = lily_enhancer_latency(e);
+    size_t n = (size_t)(seconds * 48000), piece = 4800, pushed = 0, pulled = 0;
+    float *x = test_signal(n, 48000, 0.5);
+    float *y = g_malloc(n * 2 * sizeof(float));
+    *worst_held = 0;
+    while (pushed < n) {
+        size_t k = MIN(piece, n - pushed);
+        g_assert_cmpint(lily_enhancer_push(e, x + pushed, k), ==, LILY_OK);
+        pushed += k;
+        pulled += lily_enhancer_pull(e, y + pulled, 2 * n - pulled);
+        *worst_held = MAX(*worst_held, (int64_t)(pushed - pulled));
+    }
+    g_assert_cmpint(lily_enhancer_finish(e), ==, LILY_OK);
+    pulled += lily_enhancer_pull(e, y + pulled, 2 * n - pulled);
+    g_assert_cmpuint(pulled, ==, n);
+    size_t peak_scratch = lily_context_peak_scratch(c);
+    lily_enhancer_free(e);
+    lily_context_free(c);
+    g_free(x);
+    g_free(y);
+    return peak_scratch;
+}
+
+static void test_memory_flat(void)
+{
+    setup_model();
+    int64_t held3, held12, lat;
+    size_t p3 = stream_peak(3.0, &held3, &lat);
+    size_t p12 = stream_peak(12.0, &held12, &lat);
+    g_test_message("peak scratch: 3 s %.1f MiB, 12 s %.1f MiB; most samples held inside: %" G_GINT64_FORMAT
+                   " and %" G_GINT64_FORMAT " (latency %" G_GINT64_FORMAT ", chunk 61440)",
+                   p3 / 1048576.0, p12 / 1048576.0, held3, held12, lat);
+    g_assert_cmpuint(p12, <=, p3 + p3 / 20);
+    g_assert_cmpint(held12, <=, lat + 61440);
+    g_assert_cmpint(held12, <=, held3 + 61440);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -267,6 +322,7 @@ int main(int argc, char **argv)
     g_test_add_func("/lily/enhance/levels", test_levels);
     g_test_add_func("/lily/enhance/lengths", test_lengths);
     g_test_add_func("/lily/enhance/chunks", test_chunks);
+    g_test_add_func("/lily/enhance/memory-flat", test_memory_flat);
     int rc = g_test_run();
     lily_model_unref(model);
     lily_context_free(ctx);
