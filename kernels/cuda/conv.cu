@@ -15,7 +15,8 @@
  *
  * A plan per geometry keeps the descriptors and, per direction, the algorithm cuDNN's
  * heuristics rank first among those that need at most LILY_CONV_WS_CAP of workspace (and,
- * in deterministic mode, are deterministic). The workspace is the handle's growable scratch
+ * in deterministic mode, are deterministic; for f32, that run with FMA math, never TF32). The
+ * workspace is the handle's growable scratch
  * slot, so in steady state no call allocates. */
 #include <limits.h>
 #include <stdlib.h>
@@ -79,6 +80,13 @@ static cudnnDataType_t dnn_type(int dt)
     return dt == LILY_KDT_BF16 ? CUDNN_DATA_BFLOAT16 : (dt == LILY_KDT_F16 ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT);
 }
 
+/* The math type a plan's data type asks for: FMA for f32 (CUDNN_DEFAULT_MATH would permit
+ * TF32 on Ampere and later), tensor cores for bf16/f16. */
+static cudnnMathType_t base_math(int dt)
+{
+    return dt == LILY_KDT_F32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH;
+}
+
 static int plan_build(LilyCudaHandle *h, const PlanKey *k, Plan *p)
 {
     cudnnDataType_t t = dnn_type(k->dt);
@@ -97,9 +105,7 @@ static int plan_build(LilyCudaHandle *h, const PlanKey *k, Plan *p)
                                                         k->dil[1], CUDNN_CROSS_CORRELATION,
                                                         CUDNN_DATA_FLOAT));
     /* f32 stays f32: CUDNN_DEFAULT_MATH would allow TF32 on Ampere and later */
-    LILY_CUDNN_CHECK(h, cudnnSetConvolutionMathType(p->conv_d, k->dt == LILY_KDT_F32
-                                                                   ? CUDNN_FMA_MATH
-                                                                   : CUDNN_TENSOR_OP_MATH));
+    LILY_CUDNN_CHECK(h, cudnnSetConvolutionMathType(p->conv_d, base_math(k->dt)));
     int on, oc, oh, ow;
     LILY_CUDNN_CHECK(h, cudnnGetConvolution2dForwardOutputDim(p->conv_d, p->in_d, p->w_d, &on, &oc,
                                                               &oh, &ow));
@@ -150,20 +156,20 @@ static int plan_get(LilyCudaHandle *h, const PlanKey *key, Plan **out)
     return LILY_CUDA_OK;
 }
 
-/* First acceptable entry of a heuristics list. Pass 0 wants the plan's own math (FMA for f32)
- * and, in deterministic mode, determinism; pass 1 drops the math preference. */
+/* First acceptable entry of a heuristics list: successful, within the workspace cap and, in
+ * deterministic mode, deterministic. f32 never takes a tensor-op (TF32) entry: only FMA
+ * entries, or DEFAULT ones, which the caller runs with FMA math (as PyTorch does with TF32
+ * off), so an f32 convolution stays f32 whatever the heuristics rank first. */
 template <typename Perf>
 static int pick(const Perf *perf, int got, bool f32, bool det)
 {
-    for (int pass = 0; pass < 2; pass++)
-        for (int i = 0; i < got; i++) {
-            if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > LILY_CONV_WS_CAP) continue;
-            if (det && perf[i].determinism != CUDNN_DETERMINISTIC) continue;
-            if (pass == 0 && f32 && perf[i].mathType != CUDNN_FMA_MATH &&
-                perf[i].mathType != CUDNN_DEFAULT_MATH)
-                continue;
-            return i;
-        }
+    for (int i = 0; i < got; i++) {
+        if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > LILY_CONV_WS_CAP) continue;
+        if (det && perf[i].determinism != CUDNN_DETERMINISTIC) continue;
+        if (f32 && perf[i].mathType != CUDNN_FMA_MATH && perf[i].mathType != CUDNN_DEFAULT_MATH)
+            continue;
+        return i;
+    }
     return -1;
 }
 
@@ -172,6 +178,9 @@ static int choose(LilyCudaHandle *h, Plan *p, int dir)
     if (p->chosen[dir] && p->chosen_det[dir] == h->deterministic) return LILY_CUDA_OK;
     bool f32 = p->key.dt == LILY_KDT_F32;
     int idx = -1;
+    /* the heuristics rank for the descriptor's math type, which the previous direction's
+     * choice may have changed: ask with the data type's own */
+    LILY_CUDNN_CHECK(h, cudnnSetConvolutionMathType(p->conv_d, base_math(p->key.dt)));
     if (dir == DIR_FWD) {
         cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
         int got = 0;
@@ -216,6 +225,7 @@ static int choose(LilyCudaHandle *h, Plan *p, int dir)
                               (long long)p->key.in_w, (long long)p->key.out_c,
                               (long long)p->key.in_c, (long long)p->key.kh, (long long)p->key.kw,
                               (double)LILY_CONV_WS_CAP / 1048576.0);
+    if (f32) p->math[dir] = CUDNN_FMA_MATH;
     /* the workspace asked for with the math type the algorithm will run with */
     LILY_CUDNN_CHECK(h, cudnnSetConvolutionMathType(p->conv_d, p->math[dir]));
     size_t ws = 0;

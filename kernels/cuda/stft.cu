@@ -24,6 +24,7 @@
 
 typedef struct FftPlan {
     int n, batch, inverse;
+    bool created; /* plan holds a cuFFT handle (0 may be a valid one) */
     cufftHandle plan;
     size_t ws; /* work area bytes */
 } FftPlan;
@@ -75,6 +76,7 @@ static int plan_build(LilyCudaHandle *h, FftPlan *p)
 {
     int n = p->n;
     LILY_CUFFT_CHECK(h, cufftCreate(&p->plan));
+    p->created = true;
     /* the work area comes from the handle's scratch at each execution */
     LILY_CUFFT_CHECK(h, cufftSetAutoAllocation(p->plan, 0));
     /* NULL embeds: the basic layout, frames of n reals and n/2+1 complex back to back */
@@ -111,7 +113,7 @@ static int plan_get(LilyCudaHandle *h, int n, int batch, int inverse, FftPlan **
     p->inverse = inverse;
     int rc = plan_build(h, p);
     if (rc != LILY_CUDA_OK) {
-        if (p->plan) (void)cufftDestroy(p->plan);
+        if (p->created) (void)cufftDestroy(p->plan);
         memset(p, 0, sizeof *p);
         return rc;
     }
