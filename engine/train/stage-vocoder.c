@@ -104,7 +104,6 @@ static LilyStatus gen_micro(LilyTrainer *t, VocState *s, int n, double scale, Ge
                             double *mel_l1, double *adv, double *fm)
 {
     LilyContext *ctx = t->ctx;
-    const bool backward = true;
     LilyTensor mel, y, full, yg, dfull, dyg;
     LilyVocoderTape *gt = NULL;
     LilyStatus st = LILY_OK;
@@ -120,7 +119,7 @@ static LilyStatus gen_micro(LilyTrainer *t, VocState *s, int n, double scale, Ge
     double lm = 0;
     if (st == LILY_OK) st = trim(ctx, &full, t->samples, &yg);
     if (st == LILY_OK) st = lily_mel_loss(ctx, s->ml, &full, t->samples, s->target, MEL_WEIGHT * scale, &lm,
-                                          backward ? &dfull : NULL);
+                                          &dfull);
     if (st == LILY_OK) st = lily_t_zeros_like(ctx, &yg, &dyg);
     *mel_l1 += lm / (MEL_WEIGHT * scale);
     LilyParamSet frozen = s->dtp->set;
@@ -134,21 +133,21 @@ static LilyStatus gen_micro(LilyTrainer *t, VocState *s, int n, double scale, Ge
         double la = 0;
         st = lily_disc_forward(ctx, s->disc, &frozen, k, &y, &tr, &dr);
         if (st == LILY_OK) st = lily_disc_forward(ctx, s->disc, &frozen, k, &yg, &tg, &dg);
-        if (st == LILY_OK) st = lily_loss_ls(ctx, &dg.out, 1.0f, scale, &la, backward ? &dout : NULL);
+        if (st == LILY_OK) st = lily_loss_ls(ctx, &dg.out, 1.0f, scale, &la, &dout);
         *adv += la / scale;
         for (int l = 0; l < dg.n_fmaps && st == LILY_OK; l++) {
             double lf = 0;
-            st = lily_loss_l1(ctx, &dg.fmap[l], &dr.fmap[l], FM_WEIGHT * scale, &lf, backward ? &dfm[l] : NULL);
+            st = lily_loss_l1(ctx, &dg.fmap[l], &dr.fmap[l], FM_WEIGHT * scale, &lf, &dfm[l]);
             dfp[l] = &dfm[l];
             *fm += lf / scale;
         }
-        if (st == LILY_OK && backward) st = lily_disc_backward(ctx, &frozen, tg, &dout, dfp, &dw);
-        if (st == LILY_OK && backward) st = lily_t_accumulate(ctx, &dyg, &dw);
+        if (st == LILY_OK) st = lily_disc_backward(ctx, &frozen, tg, &dout, dfp, &dw);
+        if (st == LILY_OK) st = lily_t_accumulate(ctx, &dyg, &dw);
         lily_disc_tape_free(tr);
         lily_disc_tape_free(tg);
         lily_arena_reset(&ctx->arena, mk);
     }
-    if (st == LILY_OK && backward) {
+    if (st == LILY_OK) {
         /* d full = mel gradient (already full length) + the discriminators' on the first L */
         LilyTensor pad;
         st = lily_t_zeros_like(ctx, &full, &pad);
