@@ -370,12 +370,7 @@ static LilyStatus unet_validate(LilyTrainer *t, LilyValidationInfo *info)
         LILY_TRY(sample_lsd(t, s, n, k, &lsd, &lsd_in));
         items += n;
     }
-    if (items) {
-        info->loss = loss / (double)items;
-        info->lsd = lsd / (double)items;
-        info->lsd_input = lsd_in / (double)items;
-    }
-    info->items = items;
+    lily_trainer_validation_means(info, loss, lsd, lsd_in, items);
     return LILY_OK;
 }
 

@@ -251,12 +251,7 @@ static LilyStatus voc_validate(LilyTrainer *t, LilyValidationInfo *info)
         lily_arena_reset(&ctx->arena, mk);
         items += n;
     }
-    if (items) {
-        info->loss = loss / (double)items;
-        info->lsd = lsd / (double)items;
-        info->lsd_input = lsd_in / (double)items;
-    }
-    info->items = items;
+    lily_trainer_validation_means(info, loss, lsd, lsd_in, items);
     return LILY_OK;
 }
 

@@ -89,6 +89,19 @@ int lily_trainer_valid_batches(const LilyTrainer *t);
 double lily_trainer_lr(const LilyTrainer *t);
 /* A [n, 1, frames, 256] device tensor of host mels [n][frames][256] (the VAE's image). */
 LilyStatus lily_trainer_mel_image(LilyTrainer *t, const float *mel, int n, LilyTensor *out);
+/* Fills info from sums over `items` validation segments (loss, LSD and the input's LSD, each
+ * summed per segment); leaves the averages at 0 when there were none. */
+static inline void lily_trainer_validation_means(LilyValidationInfo *info, double loss, double lsd,
+                                                 double lsd_in, int64_t items)
+{
+    if (items) {
+        info->loss = loss / (double)items;
+        info->lsd = lsd / (double)items;
+        info->lsd_input = lsd_in / (double)items;
+    }
+    info->items = items;
+}
+
 /* LSD of `n` vocoded waveforms ([n][len] host, len >= samples) against the high side of the
  * batch in the host buffers; also of the low side when lsd_input is not NULL. Sums over
  * items (divide by the count). */
