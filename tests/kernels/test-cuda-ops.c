@@ -1049,7 +1049,7 @@ int main(int argc, char **argv)
         g_assert_cmpint(st, ==, LILY_OK); /* a device that answers must work: not a skip */
         have_gpu = true;
     } else {
-        g_test_message("# CUDA tests skipped: %s", why);
+        g_test_message("CUDA tests skipped: %s", why);
     }
     g_test_add_func("/lily/cuda/memory/upload-download", test_upload_download);
     g_test_add_func("/lily/cuda/memory/copy-overlap", test_copy_overlap);

@@ -149,7 +149,7 @@ int main(int argc, char **argv)
         g_assert_cmpint(st, ==, LILY_OK);
         have_gpu = true;
     } else {
-        g_test_message("# CUDA tests skipped: %s", why);
+        g_test_message("CUDA tests skipped: %s", why);
     }
     g_test_add_func("/lily/cuda/pipeline-f32", test_pipeline_f32);
     g_test_add_func("/lily/cuda/pipeline-bf16", test_pipeline_bf16);

@@ -85,6 +85,30 @@ static float *round_f16(const float *x, size_t n)
     return p;
 }
 
+/* An operand as a product with weights of dtype wdt sees it: for bf16 weights the input and
+ * the weights are rounded to bf16; f16 weights are rounded to f16 while the input stays f32
+ * (f16 computes in f32). A copy either way. */
+static float *operand(const float *v, size_t n, LilyDType wdt, bool weight)
+{
+    if (wdt == LILY_DTYPE_BF16) return round_bf16(v, n);
+    if (weight && wdt == LILY_DTYPE_F16) return round_f16(v, n);
+    return g_memdup2(v, n * sizeof(float));
+}
+
+/* The product's tolerance against a reference on the operands it saw. */
+static double prod_tol(LilyDType wdt)
+{
+    return wdt == LILY_DTYPE_BF16 ? TOL_BF16 : TOL_PROD;
+}
+
+/* y against a double reference, relative to its peak. */
+static void assert_ref(const char *name, const float *y, const double *ref, size_t ny, double tol)
+{
+    float *rf = to_f32(ref, ny);
+    lt_assert_close_rel(name, y, rf, ny, tol);
+    g_free(rf);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* references                                                                                */
 /* ---------------------------------------------------------------------------------------- */
@@ -252,20 +276,15 @@ static void run_conv2d(const char *name, Geo2 g, int with_bias, LilyDType wdt, u
     }
     if (wdt == LILY_DTYPE_F32) {
         ref_conv2d(&g, x, w, b, ref);
-        float *rf = to_f32(ref, ny);
-        lt_assert_close_rel(name, y, rf, ny, TOL_PROD);
-        g_free(rf);
+        assert_ref(name, y, ref, ny, TOL_PROD);
     } else {
-        float *xr = wdt == LILY_DTYPE_BF16 ? round_bf16(x, nx) : g_memdup2(x, nx * 4);
-        float *wr = wdt == LILY_DTYPE_BF16 ? round_bf16(w, nw) : round_f16(w, nw);
+        float *xr = operand(x, nx, wdt, false), *wr = operand(w, nw, wdt, true);
         ref_conv2d(&g, xr, wr, b, ref);
-        float *rf = to_f32(ref, ny);
         char nm[96];
         snprintf(nm, sizeof nm, "%s vs rounded-input ref", name);
-        lt_assert_close_rel(nm, y, rf, ny, wdt == LILY_DTYPE_BF16 ? TOL_BF16 : TOL_PROD);
+        assert_ref(nm, y, ref, ny, prod_tol(wdt));
         ref_conv2d(&g, x, w, b, ref);
-        g_free(rf);
-        rf = to_f32(ref, ny);
+        float *rf = to_f32(ref, ny);
         snprintf(nm, sizeof nm, "%s vs f32 ref", name);
         lt_assert_nmse(nm, y, rf, ny, NMSE_BF16);
         g_free(rf);
@@ -317,12 +336,9 @@ static void run_conv1d(const char *name, int N, int C, int L, int O, int K, int 
     LilyTensor tw = lily_tensor_make(wh ? (void *)wh : (void *)w, wdt, LILY_DEVICE_CPU, LILY_SHAPE(O, C, K));
     LilyConvParams p = lily_conv1d_params(s, pad, dil);
     ok(lily_op_conv1d(ctx, &tx, &tw, &tb, &p, &ty));
-    float *xr = wdt == LILY_DTYPE_BF16 ? round_bf16(x, nx) : g_memdup2(x, nx * 4);
-    float *wr = wdt == LILY_DTYPE_BF16 ? round_bf16(w, nw) : g_memdup2(w, nw * 4);
+    float *xr = operand(x, nx, wdt, false), *wr = operand(w, nw, wdt, true);
     ref_conv2d(&g, xr, wr, b, ref);
-    float *rf = to_f32(ref, ny);
-    lt_assert_close_rel(name, y, rf, ny, wdt == LILY_DTYPE_BF16 ? TOL_BF16 : TOL_PROD);
-    g_free(rf);
+    assert_ref(name, y, ref, ny, prod_tol(wdt));
     g_free(xr);
     g_free(wr);
     g_free(x);
@@ -354,12 +370,9 @@ static void run_convt(const char *name, int N, int C, int L, int O, int K, int s
     LilyTensor tx = TEN(x, N, C, L), ty = TEN(y, N, O, Lo), tb = TEN(b, O);
     LilyTensor tw = lily_tensor_make(wh ? (void *)wh : (void *)w, wdt, LILY_DEVICE_CPU, LILY_SHAPE(C, O, K));
     ok(lily_op_conv_transpose1d(ctx, &tx, &tw, b ? &tb : NULL, s, pad, &ty));
-    float *xr = wdt == LILY_DTYPE_BF16 ? round_bf16(x, nx) : g_memdup2(x, nx * 4);
-    float *wr = wdt == LILY_DTYPE_BF16 ? round_bf16(w, nw) : g_memdup2(w, nw * 4);
+    float *xr = operand(x, nx, wdt, false), *wr = operand(w, nw, wdt, true);
     ref_convt1d(N, C, L, O, K, s, pad, xr, wr, b, ref);
-    float *rf = to_f32(ref, ny);
-    lt_assert_close_rel(name, y, rf, ny, wdt == LILY_DTYPE_BF16 ? TOL_BF16 : TOL_PROD);
-    g_free(rf);
+    assert_ref(name, y, ref, ny, prod_tol(wdt));
     g_free(xr);
     g_free(wr);
     g_free(x);
@@ -389,18 +402,15 @@ static void run_linear(const char *name, int lead, int M, int K, int N, int bias
     LilyTensor tw = lily_tensor_make(wh ? (void *)wh : (void *)w, wdt, LILY_DEVICE_CPU, LILY_SHAPE(N, K));
     tw.stamp = stamp;
     for (int rep = 0; rep < 2; rep++) ok(lily_op_linear(ctx, &tx, &tw, b ? &tb : NULL, &ty));
-    float *xr = wdt == LILY_DTYPE_BF16 ? round_bf16(x, nx) : g_memdup2(x, nx * 4);
-    float *wr = wdt == LILY_DTYPE_BF16 ? round_bf16(w, nw) : (wdt == LILY_DTYPE_F16 ? round_f16(w, nw) : g_memdup2(w, nw * 4));
+    float *xr = operand(x, nx, wdt, false), *wr = operand(w, nw, wdt, true);
     ref_linear(lead * M, K, N, xr, wr, b, ref);
-    float *rf = to_f32(ref, ny);
-    lt_assert_close_rel(name, y, rf, ny, wdt == LILY_DTYPE_BF16 ? TOL_BF16 : TOL_PROD);
+    assert_ref(name, y, ref, ny, prod_tol(wdt));
     if (wdt == LILY_DTYPE_BF16) {
         ref_linear(lead * M, K, N, x, w, b, ref);
-        g_free(rf);
-        rf = to_f32(ref, ny);
+        float *rf = to_f32(ref, ny);
         lt_assert_nmse("  same vs f32 ref", y, rf, ny, NMSE_BF16);
+        g_free(rf);
     }
-    g_free(rf);
     g_free(xr);
     g_free(wr);
     g_free(x);
@@ -475,9 +485,7 @@ static void run_attention(const char *name, int B, int T, int S, int D, int Dv, 
     LilyTensor tq = TEN(q, B, T, D), tk = TEN(k, B, S, D), tv = TEN(v, B, S, Dv), to = TEN(o, B, T, Dv);
     ok(lily_op_attention(ctx, &tq, &tk, &tv, scale, &to));
     ref_attention(B, T, S, D, Dv, q, k, v, scale, ref);
-    float *rf = to_f32(ref, no);
-    lt_assert_close_rel(name, o, rf, no, TOL_PROD);
-    g_free(rf);
+    assert_ref(name, o, ref, no, TOL_PROD);
     g_free(q);
     g_free(k);
     g_free(v);
@@ -508,9 +516,7 @@ static void run_group_norm(const char *name, int N, int C, int H, int W, int G, 
     LilyTensor tx = TEN(x, N, C, H, W), ty = TEN(y, N, C, H, W), tg = TEN(g, C), tb = TEN(b, C);
     ok(lily_op_group_norm(ctx, &tx, affine ? &tg : NULL, affine ? &tb : NULL, G, eps, silu, &ty));
     ref_group_norm(N, C, H * W, G, x, affine ? g : NULL, affine ? b : NULL, eps, silu, ref);
-    float *rf = to_f32(ref, n);
-    lt_assert_close_rel(name, y, rf, n, TOL_ELEM);
-    g_free(rf);
+    assert_ref(name, y, ref, n, TOL_ELEM);
     g_free(x);
     g_free(g);
     g_free(b);
@@ -547,9 +553,7 @@ static void test_layer_norm(void)
             for (int j = 0; j < D; j++)
                 ref[r * D + j] = (x[r * D + j] - m) / sqrt(v + 1e-5) * (affine ? g[j] : 1.0) + (affine ? b[j] : 0.0);
         }
-        float *rf = to_f32(ref, (size_t)M * D);
-        lt_assert_close_rel(affine ? "layer_norm affine" : "layer_norm plain", y, rf, (size_t)M * D, TOL_ELEM);
-        g_free(rf);
+        assert_ref(affine ? "layer_norm affine" : "layer_norm plain", y, ref, (size_t)M * D, TOL_ELEM);
     }
     g_free(x);
     g_free(g);
@@ -574,9 +578,7 @@ static void test_softmax(void)
             for (int j = 0; j < D; j++) s += exp((double)x[r * D + j] * scale - m);
             for (int j = 0; j < D; j++) ref[r * D + j] = exp((double)x[r * D + j] * scale - m) / s;
         }
-        float *rf = to_f32(ref, (size_t)M * D);
-        lt_assert_close_rel(big ? "softmax scale 80" : "softmax scale 0.5", y, rf, (size_t)M * D, TOL_ELEM);
-        g_free(rf);
+        assert_ref(big ? "softmax scale 80" : "softmax scale 0.5", y, ref, (size_t)M * D, TOL_ELEM);
     }
     g_free(x);
     g_free(y);
