@@ -338,18 +338,10 @@ static LilyStatus sample_lsd(LilyTrainer *t, UnetState *s, int n, int kb, double
     if (st == LILY_OK) st = lily_ddim_sample(ctx, m, &args, &x);
     free(sched);
     LILY_TRY(st);
-    LilyTensor mel, melT, wave;
+    LilyTensor mel;
     LILY_TRY(lily_op_unary(ctx, LILY_UNARY_SCALE, 1.0f / d->scale_factor, &x, &x));
     LILY_TRY(lily_vae_decode(ctx, m, &x, &mel)); /* [n, 1, F, 256] */
-    LILY_TRY(lily_tensor_alloc(ctx, &melT, LILY_DTYPE_F32, LILY_SHAPE(n, LILY_N_MELS, t->frames)));
-    LILY_TRY(lily_op_transpose(ctx, &mel, n, t->frames, LILY_N_MELS, 1, &melT));
-    LILY_TRY(lily_vocoder_forward(ctx, m, &melT, &wave));
-    size_t len = (size_t)wave.shape[2];
-    float *host = malloc((size_t)n * len * sizeof(float));
-    if (!host) return lily_error(ctx, LILY_ERR_NO_MEMORY, "out of host memory");
-    st = lily_tensor_download(ctx, &wave, host);
-    if (st == LILY_OK) st = lily_trainer_lsd_sum(t, host, (int64_t)len, n, lsd, lsd_in);
-    free(host);
+    st = lily_trainer_vocode_lsd(t, m, &mel, n, lsd, lsd_in);
     lily_arena_reset(&ctx->arena, mk);
     return st;
 }

@@ -134,19 +134,10 @@ static LilyStatus vae_validate(LilyTrainer *t, LilyValidationInfo *info)
         if (!n) break;
         LilyArenaMark mk = lily_arena_mark(&ctx->arena);
         double r, q, l;
-        LilyTensor rec, recT, wave;
+        LilyTensor rec;
         LILY_TRY(vae_loss(t, n, lily_trainer_valid_key(k), 0, NULL, 1.0, &r, &q, &l, &rec));
         loss += l * n;
-        LILY_TRY(lily_tensor_alloc(ctx, &recT, LILY_DTYPE_F32, LILY_SHAPE(n, LILY_N_MELS, t->frames)));
-        LILY_TRY(lily_op_transpose(ctx, &rec, n, t->frames, LILY_N_MELS, 1, &recT));
-        LILY_TRY(lily_vocoder_forward(ctx, t->model, &recT, &wave));
-        size_t len = (size_t)wave.shape[2];
-        float *host = malloc((size_t)n * len * sizeof(float));
-        if (!host) return lily_error(ctx, LILY_ERR_NO_MEMORY, "out of host memory");
-        LilyStatus st = lily_tensor_download(ctx, &wave, host);
-        if (st == LILY_OK) st = lily_trainer_lsd_sum(t, host, (int64_t)len, n, &lsd, &lsd_in);
-        free(host);
-        LILY_TRY(st);
+        LILY_TRY(lily_trainer_vocode_lsd(t, t->model, &rec, n, &lsd, &lsd_in));
         lily_arena_reset(&ctx->arena, mk);
         items += n;
     }

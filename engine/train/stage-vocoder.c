@@ -241,13 +241,7 @@ static LilyStatus voc_validate(LilyTrainer *t, LilyValidationInfo *info)
         double l = 0;
         LILY_TRY(lily_mel_loss(ctx, s->ml, &wave, t->samples, s->target, 1.0, &l, NULL));
         loss += l * n;
-        size_t len = (size_t)wave.shape[2];
-        float *host = malloc((size_t)n * len * sizeof(float));
-        if (!host) return lily_error(ctx, LILY_ERR_NO_MEMORY, "out of host memory");
-        LilyStatus st = lily_tensor_download(ctx, &wave, host);
-        if (st == LILY_OK) st = lily_trainer_lsd_sum(t, host, (int64_t)len, n, &lsd, &lsd_in);
-        free(host);
-        LILY_TRY(st);
+        LILY_TRY(lily_trainer_lsd_sum(t, &wave, n, &lsd, &lsd_in));
         lily_arena_reset(&ctx->arena, mk);
         items += n;
     }

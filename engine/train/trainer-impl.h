@@ -102,11 +102,15 @@ static inline void lily_trainer_validation_means(LilyValidationInfo *info, doubl
     info->items = items;
 }
 
-/* LSD of `n` vocoded waveforms ([n][len] host, len >= samples) against the high side of the
- * batch in the host buffers; also of the low side when lsd_input is not NULL. Sums over
- * items (divide by the count). */
-LilyStatus lily_trainer_lsd_sum(LilyTrainer *t, const float *wave, int64_t len, int n,
-                                double *lsd_sum, double *lsd_input_sum);
+/* LSD of the `n` vocoded waveforms in `wave` (a device tensor [n, 1, len], len >= samples)
+ * against the high side of the batch in the host buffers; also of the low side when
+ * lsd_input_sum is not NULL. Adds the per-item values to the sums (divide by the count). */
+LilyStatus lily_trainer_lsd_sum(LilyTrainer *t, const LilyTensor *wave, int n, double *lsd_sum,
+                                double *lsd_input_sum);
+/* The validation audio of a mel image [n, 1, frames, 256] (the VAE's layout): the model's
+ * vocoder on it, then its LSD as lily_trainer_lsd_sum. */
+LilyStatus lily_trainer_vocode_lsd(LilyTrainer *t, const LilyModel *m, const LilyTensor *image, int n,
+                                   double *lsd_sum, double *lsd_input_sum);
 /* Copies a device tensor to new host memory registered in staging (freed after the write). */
 LilyStatus lily_staging_host(LilyContext *ctx, LilyStagingList *s, const LilyTensor *t,
                              const void **out);

@@ -138,8 +138,8 @@ LilyStatus lily_trainer_mel_image(LilyTrainer *t, const float *mel, int n, LilyT
     return lily_tensor_upload(t->ctx, out, mel);
 }
 
-LilyStatus lily_trainer_lsd_sum(LilyTrainer *t, const float *wave, int64_t len, int n,
-                                double *lsd_sum, double *lsd_input_sum)
+static LilyStatus lsd_host(LilyTrainer *t, const float *wave, int64_t len, int n, double *lsd_sum,
+                           double *lsd_input_sum)
 {
     for (int b = 0; b < n; b++) {
         LilyDatasetSegment seg;
@@ -156,6 +156,28 @@ LilyStatus lily_trainer_lsd_sum(LilyTrainer *t, const float *wave, int64_t len, 
         }
     }
     return LILY_OK;
+}
+
+LilyStatus lily_trainer_lsd_sum(LilyTrainer *t, const LilyTensor *wave, int n, double *lsd_sum,
+                                double *lsd_input_sum)
+{
+    int64_t len = wave->shape[2];
+    float *host = malloc((size_t)n * (size_t)len * sizeof(float));
+    if (!host) return lily_error(t->ctx, LILY_ERR_NO_MEMORY, "validation: out of host memory for the audio");
+    LilyStatus st = lily_tensor_download(t->ctx, wave, host);
+    if (st == LILY_OK) st = lsd_host(t, host, len, n, lsd_sum, lsd_input_sum);
+    free(host);
+    return st;
+}
+
+LilyStatus lily_trainer_vocode_lsd(LilyTrainer *t, const LilyModel *m, const LilyTensor *image, int n,
+                                   double *lsd_sum, double *lsd_input_sum)
+{
+    LilyTensor mel, wave;
+    LILY_TRY(lily_tensor_alloc(t->ctx, &mel, LILY_DTYPE_F32, LILY_SHAPE(n, LILY_N_MELS, t->frames)));
+    LILY_TRY(lily_op_transpose(t->ctx, image, n, t->frames, LILY_N_MELS, 1, &mel));
+    LILY_TRY(lily_vocoder_forward(t->ctx, m, &mel, &wave));
+    return lily_trainer_lsd_sum(t, &wave, n, lsd_sum, lsd_input_sum);
 }
 
 /* ---------------------------------------------------------------------------------------- */
