@@ -139,7 +139,7 @@ int main(int argc, char **argv)
     if (sc && *sc && strcmp(sc, "0") != 0) {
         g_assert_cmpint(lily_context_new(NULL, &gpu, err, sizeof err), ==, LILY_OK);
         have_gpu = true;
-        g_test_message("# LILY_CUDA_TEST_SELFCHECK: comparing the CPU with itself; no CUDA code runs");
+        g_test_message("LILY_CUDA_TEST_SELFCHECK: comparing the CPU with itself; no CUDA code runs");
     } else if (lily_device_probe(LILY_DEVICE_CUDA, 0, why, sizeof why) == LILY_OK) {
         LilyContextParams p;
         lily_context_params_init(&p);

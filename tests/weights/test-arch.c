@@ -52,9 +52,9 @@ static void test_basic_matches_keys(void)
         g_assert_cmpint(g_strv_length(f), ==, 5);
         g_assert_cmpint(row, <, a.n);
         const LilyArchTensor *t = &a.t[row];
-        if (strcmp(t->name, f[0]) != 0) g_test_message("# row %d: %s vs %s", row, t->name, f[0]);
+        if (strcmp(t->name, f[0]) != 0) g_test_message("row %d: %s vs %s", row, t->name, f[0]);
         g_assert_cmpstr(t->name, ==, f[0]);
-        if (!shape_eq(t, f[1])) g_test_message("# %s: shape %s expected", t->name, f[1]);
+        if (!shape_eq(t, f[1])) g_test_message("%s: shape %s expected", t->name, f[1]);
         g_assert_true(shape_eq(t, f[1]));
         const char *dt = t->dtype == LILY_DTYPE_F32 ? "float32" : t->dtype == LILY_DTYPE_I64 ? "int64" : t->dtype == LILY_DTYPE_I32 ? "int32" : "?";
         g_assert_cmpstr(dt, ==, f[2]);
@@ -66,7 +66,7 @@ static void test_basic_matches_keys(void)
     g_assert_cmpint(row, ==, 3743);
     g_assert_cmpint(a.n, ==, 3743);
     for (int c = 0; c < LILY_COMP_COUNT; c++)
-        if (per_comp[c]) g_test_message("# %-18s %5d tensors match", lily_component_name((LilyComponent)c), per_comp[c]);
+        if (per_comp[c]) g_test_message("%-18s %5d tensors match", lily_component_name((LilyComponent)c), per_comp[c]);
     g_strfreev(lines);
     g_free(text);
     g_free(path);
@@ -96,7 +96,7 @@ static void test_tiny_a_matches_checkpoint(void)
         for (int d = 0; d < t->ndim; d++) g_assert_cmpint(t->shape[d], ==, x->shape[d]);
         g_assert_cmpint(t->dtype, ==, x->dtype);
     }
-    g_test_message("# 3212 names, shapes and dtypes match tiny-a.bin in order");
+    g_test_message("3212 names, shapes and dtypes match tiny-a.bin in order");
     lily_weights_close(w);
     lily_arch_free(&a);
     g_free(ypath);
@@ -242,7 +242,7 @@ static void test_check_reports(void)
     g_assert_cmpint(lily_weights_open(ctx, out, &w), ==, LILY_OK);
     Items s = {0};
     LilyStatus st = lily_weights_check(ctx, w, &cfg, 0, collect, &s);
-    g_test_message("# %s", lily_context_error(ctx));
+    g_test_message("%s", lily_context_error(ctx));
     g_assert_cmpint(st, ==, LILY_ERR_SHAPE);
     g_assert_cmpint(s.missing_conv_post, ==, 1);
     g_assert_cmpint(s.missing_decay, ==, 1);
@@ -288,7 +288,7 @@ static void test_random_init(void)
         sq += (double)x[i] * x[i];
     }
     double mean = sum / (double)n, sd = sqrt(sq / (double)n - mean * mean), want = bound / sqrt(3.0);
-    g_test_message("# conv weight: mean %.2e, sd %.5f (uniform: %.5f), %d of %lld differ with another seed",
+    g_test_message("conv weight: mean %.2e, sd %.5f (uniform: %.5f), %d of %lld differ with another seed",
             mean, sd, want, differ, (long long)n);
     g_assert_cmpfloat(fabs(mean), <, 0.05 * bound);
     g_assert_cmpfloat(fabs(sd - want), <, 0.05 * want);

@@ -87,7 +87,7 @@ static void test_yaml_roundtrip(void)
     lily_free(y2);
     lily_model_config_basic(&basic);
     g_assert_cmpint(lily_model_config_to_yaml(ctx, &basic, &y1), ==, LILY_OK);
-    g_test_message("# basic config as YAML: %zu bytes", strlen(y1));
+    g_test_message("basic config as YAML: %zu bytes", strlen(y1));
     g_assert_cmpint(lily_model_config_parse(ctx, y1, strlen(y1), "basic", &basic2), ==, LILY_OK);
     g_assert_true(lily_model_config_equal(&basic, &basic2));
     g_assert_false(lily_model_config_equal(&basic, &a));
@@ -105,17 +105,17 @@ static void test_errors_point_at_the_line(void)
                            "        model_channels: lots\n";
     g_assert_cmpint(lily_model_config_parse(ctx, bad_type, strlen(bad_type), "x.yaml", &c), ==,
                     LILY_ERR_INVALID_ARGUMENT);
-    g_test_message("# %s", lily_context_error(ctx));
+    g_test_message("%s", lily_context_error(ctx));
     g_assert_nonnull(strstr(lily_context_error(ctx), "x.yaml:5:25: model.params.unet_config.params.model_channels: expected an integer, found 'lots'"));
     const char *bad_list = "vocoder_48k:\n  upsample_rates: 6\n";
     g_assert_cmpint(lily_model_config_parse(ctx, bad_list, strlen(bad_list), "y.yaml", &c), ==,
                     LILY_ERR_INVALID_ARGUMENT);
-    g_test_message("# %s", lily_context_error(ctx));
+    g_test_message("%s", lily_context_error(ctx));
     g_assert_nonnull(strstr(lily_context_error(ctx), "y.yaml:2:19: vocoder_48k.upsample_rates: expected a list"));
     const char *syntax = "model:\n  params: [1, 2\n";
     g_assert_cmpint(lily_model_config_parse(ctx, syntax, strlen(syntax), "z.yaml", &c), ==,
                     LILY_ERR_INVALID_ARGUMENT);
-    g_test_message("# %s", lily_context_error(ctx));
+    g_test_message("%s", lily_context_error(ctx));
     g_assert_nonnull(strstr(lily_context_error(ctx), "z.yaml:3:1: YAML syntax error"));
     const char *section = "model: 5\n";
     g_assert_cmpint(lily_model_config_parse(ctx, section, strlen(section), "s.yaml", &c), ==,
@@ -152,7 +152,7 @@ static void test_validate(void)
         LilyModelConfig c;
         LilyStatus st = lily_model_config_parse(ctx, cases[i].yaml, strlen(cases[i].yaml), "v.yaml", &c);
         if (st == LILY_OK) st = lily_model_config_validate(ctx, &c);
-        g_test_message("# %s", lily_context_error(ctx));
+        g_test_message("%s", lily_context_error(ctx));
         g_assert_cmpint(st, ==, LILY_ERR_INVALID_ARGUMENT);
         g_assert_nonnull(strstr(lily_context_error(ctx), cases[i].msg));
     }

@@ -25,7 +25,7 @@ static int run(const char *const *argv, char **out, char **err)
     gint status = 0;
     GError *error = NULL;
     gchar *cmd = g_strjoinv(" ", (gchar **)argv);
-    g_test_message("# $ %s", cmd);
+    g_test_message("$ %s", cmd);
     g_free(cmd);
     g_spawn_sync(NULL, (gchar **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &o, &e, &status, &error);
     g_assert_no_error(error);
@@ -42,7 +42,7 @@ static void show(const char *text)
 {
     gchar **lines = g_strsplit(text ? text : "", "\n", -1);
     for (gchar **l = lines; *l; l++)
-        if (**l) g_test_message("# %s", *l);
+        if (**l) g_test_message("%s", *l);
     g_strfreev(lines);
 }
 
@@ -50,7 +50,7 @@ static LilyWeights *open_ok(LilyContext *ctx, const char *path)
 {
     LilyWeights *w = NULL;
     LilyStatus st = lily_weights_open(ctx, path, &w);
-    if (st) g_test_message("# %s", lily_context_error(ctx));
+    if (st) g_test_message("%s", lily_context_error(ctx));
     g_assert_cmpint(st, ==, LILY_OK);
     return w;
 }
@@ -91,7 +91,7 @@ static void test_convert_tiny_a(void)
     g_assert_cmpint(lily_model_config_parse(ctx, y, strlen(y), "metadata", &got), ==, LILY_OK);
     g_assert_true(lily_model_config_equal(&want, &got));
     g_assert_cmpint(lily_weights_check(ctx, dst, &got, LILY_CHECK_VALUES, NULL, NULL), ==, LILY_OK);
-    g_test_message("# %s: %llu bytes -> %s: %llu bytes", bin, (unsigned long long)lily_weights_file_size(src),
+    g_test_message("%s: %llu bytes -> %s: %llu bytes", bin, (unsigned long long)lily_weights_file_size(src),
             out, (unsigned long long)lily_weights_file_size(dst));
     lily_weights_close(src);
     lily_weights_close(dst);
@@ -151,7 +151,7 @@ static void test_inspect_same_tensors(void)
          *t2 = section(o2, "modules and tensors:", "compatibility");
     int lines = 0;
     for (const char *p = t1; (p = strchr(p, '\n')); p++) lines++;
-    g_test_message("# both list %d lines of modules and tensors", lines);
+    g_test_message("both list %d lines of modules and tensors", lines);
     g_assert_cmpint(lines, >, 3212);
     g_assert_cmpstr(t1, ==, t2);
     g_assert_nonnull(strstr(o1, "OK: every tensor super-resolution reads is present"));
@@ -193,7 +193,7 @@ static void test_convert_bf16(void)
             g_assert_true(memcmp(a->data, b->data, a->nbytes) == 0);
         }
     }
-    g_test_message("# bf16: %llu bytes of tensors, f32: %llu (%.2f)", (unsigned long long)bytes,
+    g_test_message("bf16: %llu bytes of tensors, f32: %llu (%.2f)", (unsigned long long)bytes,
             (unsigned long long)f32_bytes, (double)bytes / (double)f32_bytes);
     g_assert_cmpfloat((double)bytes / (double)f32_bytes, <, 0.52);
     g_assert_cmpstr(lily_weights_metadata(dst, "lily.dtype"), ==, "bf16");

@@ -15,7 +15,7 @@
 
 static void expect_in(const char *msg, const char *part)
 {
-    if (!strstr(msg, part)) g_test_message("# expected '%s' in: %s", part, msg);
+    if (!strstr(msg, part)) g_test_message("expected '%s' in: %s", part, msg);
     g_assert_nonnull(strstr(msg, part));
 }
 
@@ -179,11 +179,11 @@ static void run_case(LilyContext *ctx, const Case *c, const WtPickle *p, int n_s
     size_t sizes[4] = {storage_bytes, storage_bytes, storage_bytes, storage_bytes};
     char *path = wt_tmp("crafted.bin");
     wt_write_torch_zip(path, p->b, p->n, n_storages, st, sizes);
-    g_test_message("# case: %s", c->what);
+    g_test_message("case: %s", c->what);
     if (c->status == LILY_OK) {
         LilyWeights *w = NULL;
         LilyStatus s = lily_weights_open(ctx, path, &w);
-        if (s != LILY_OK) g_test_message("# %s", lily_context_error(ctx));
+        if (s != LILY_OK) g_test_message("%s", lily_context_error(ctx));
         g_assert_cmpint(s, ==, LILY_OK);
         lily_weights_close(w);
     } else {
@@ -315,7 +315,7 @@ static void test_shape_disagrees_with_config(void)
     LilyModelConfig cfg;
     lily_model_config_basic(&cfg);
     LilyStatus st = lily_weights_check(ctx, w, &cfg, 0, NULL, NULL);
-    g_test_message("# %s", lily_context_error(ctx));
+    g_test_message("%s", lily_context_error(ctx));
     g_assert_cmpint(st, ==, LILY_ERR_SHAPE);
     expect_in(lily_context_error(ctx), "tensor 'model.diffusion_model.time_embed.0.weight' is 128x32, the config expects 512x128");
     expect_in(lily_context_error(ctx), "--config");
@@ -361,7 +361,7 @@ static void test_nan_in_weights(void)
     g_assert_cmpint(lily_weights_check(ctx, w, &cfg, 0, NULL, NULL), ==, LILY_OK);
     Found f = {0};
     LilyStatus st = lily_weights_check(ctx, w, &cfg, LILY_CHECK_VALUES, on_item, &f);
-    g_test_message("# %s", lily_context_error(ctx));
+    g_test_message("%s", lily_context_error(ctx));
     g_assert_cmpint(st, ==, LILY_ERR_NUMERIC);
     char want[128];
     snprintf(want, sizeof want, "tensor 'model.diffusion_model.out.2.bias' holds nan at element 3 "

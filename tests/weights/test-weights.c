@@ -27,7 +27,7 @@ static LilyWeights *open_ok(LilyContext *ctx, const char *path)
 {
     LilyWeights *w = NULL;
     LilyStatus st = lily_weights_open(ctx, path, &w);
-    if (st != LILY_OK) g_test_message("# %s", lily_context_error(ctx));
+    if (st != LILY_OK) g_test_message("%s", lily_context_error(ctx));
     g_assert_cmpint(st, ==, LILY_OK);
     return w;
 }
@@ -41,7 +41,7 @@ static void test_tiny_a_index(void)
     double t0 = now_ms();
     LilyWeights *w = open_ok(ctx, path);
     double t1 = now_ms();
-    g_test_message("# tiny-a.bin: %d tensors indexed in %.1f ms", lily_weights_count(w), t1 - t0);
+    g_test_message("tiny-a.bin: %d tensors indexed in %.1f ms", lily_weights_count(w), t1 - t0);
     g_assert_cmpint(lily_weights_format(w), ==, LILY_WEIGHTS_TORCH_ZIP);
     g_assert_cmpint(lily_weights_count(w), ==, 3212);
     g_assert_cmpstr(lily_weights_at(w, 0)->name, ==, "logvar");
@@ -142,7 +142,7 @@ static void test_tiny_a_values_match_digest(void)
             got = g_checksum_get_string(groups[k].sum);
             count = groups[k].count;
         }
-        g_test_message("# %-18s %5d tensors  sha256 %.16s... (reference %.16s...)", f[0], count, got, f[2]);
+        g_test_message("%-18s %5d tensors  sha256 %.16s... (reference %.16s...)", f[0], count, got, f[2]);
         g_assert_cmpint(count, ==, atoi(f[1]));
         g_assert_cmpstr(got, ==, f[2]);
         checked++;
@@ -177,7 +177,7 @@ static void test_tiny_a_in_place(void)
         g_assert_true((const uint8_t *)t->data == base + t->file_offset);
         g_assert_cmpuint((uintptr_t)t->data % 4, ==, 0);
     }
-    g_test_message("# %d tensors compared byte for byte with the file", lily_weights_count(w));
+    g_test_message("%d tensors compared byte for byte with the file", lily_weights_count(w));
     g_free(file);
     lily_weights_close(w);
     g_free(path);
@@ -244,7 +244,7 @@ static void check_views(const char *fixture, LilyWeightsFormat want_format)
     g_assert_cmpstr(lily_weights_metadata(w, "torch.global_step"), ==, "1234");
     g_assert_cmpstr(lily_weights_metadata(w, "torch.epoch"), ==, "7");
     g_assert_nonnull(strstr(lily_weights_metadata(w, "torch.other_entries"), "optimizer_states"));
-    g_test_message("# %s: 12 tensors, every view and dtype as expected", fixture);
+    g_test_message("%s: 12 tensors, every view and dtype as expected", fixture);
     lily_weights_close(w);
     g_free(path);
     lily_context_free(ctx);
@@ -371,7 +371,7 @@ static void test_zip64_over_4gib(void)
     double t0 = now_ms();
     LilyWeights *w = open_ok(ctx, path);
     double t1 = now_ms();
-    g_test_message("# %.2f GB sparse checkpoint opened in %.1f ms", (double)lily_weights_file_size(w) / 1e9, t1 - t0);
+    g_test_message("%.2f GB sparse checkpoint opened in %.1f ms", (double)lily_weights_file_size(w) / 1e9, t1 - t0);
     g_assert_cmpuint(lily_weights_file_size(w), >, 4400000000u);
     const LilyWeight *big = lily_weights_find(w, "big"), *small = lily_weights_find(w, "small");
     g_assert_cmpint(big->shape[0], ==, BIG_NUMEL);
@@ -467,14 +467,14 @@ static void test_safetensors_write_error(void)
     g_assert_cmpint(lily_safetensors_writer_add(wr, "x", LILY_DTYPE_F32, LILY_DTYPE_F32, 0, NULL, &x), ==, LILY_OK);
     char *dup = wt_tmp("dup.safetensors");
     g_assert_cmpint(lily_safetensors_writer_write(wr, dup, NULL, NULL), ==, LILY_ERR_INVALID_ARGUMENT);
-    g_test_message("# %s", lily_context_error(ctx));
+    g_test_message("%s", lily_context_error(ctx));
     g_assert_nonnull(strstr(lily_context_error(ctx), "'x' added twice"));
     lily_safetensors_writer_free(wr);
     g_assert_cmpint(lily_safetensors_writer_new(ctx, &wr), ==, LILY_OK);
     g_assert_cmpint(lily_safetensors_writer_add(wr, "x", LILY_DTYPE_F32, LILY_DTYPE_F32, 0, NULL, &x), ==, LILY_OK);
     const char *bad = "/nonexistent-lily-dir/out.safetensors";
     g_assert_cmpint(lily_safetensors_writer_write(wr, bad, NULL, NULL), ==, LILY_ERR_IO);
-    g_test_message("# %s", lily_context_error(ctx));
+    g_test_message("%s", lily_context_error(ctx));
     g_assert_nonnull(strstr(lily_context_error(ctx), "/nonexistent-lily-dir"));
     lily_safetensors_writer_free(wr);
     g_free(dup);
@@ -520,7 +520,7 @@ static void test_safetensors_from_tiny_a(void)
     g_assert_cmpuint(prog.total, ==, bytes);
     LilyWeights *r = open_ok(ctx, dst);
     double t2 = now_ms();
-    g_test_message("# wrote %.1f MB in %.1f ms; reopened in %.1f ms", (double)bytes / 1e6, t1 - t0, t2 - t1);
+    g_test_message("wrote %.1f MB in %.1f ms; reopened in %.1f ms", (double)bytes / 1e6, t1 - t0, t2 - t1);
     g_assert_cmpint(lily_weights_count(r), ==, lily_weights_count(w));
     for (int i = 0; i < lily_weights_count(w); i++) {
         const LilyWeight *a = lily_weights_at(w, i), *b = lily_weights_at(r, i);

@@ -142,7 +142,7 @@ const char *wt_open_fails(LilyContext *ctx, const char *path, LilyStatus want)
 {
     LilyWeights *w = (LilyWeights *)0x1;
     LilyStatus st = lily_weights_open(ctx, path, &w);
-    g_test_message("# %s -> %s: %s", path, lily_status_name(st), lily_context_error(ctx));
+    g_test_message("%s -> %s: %s", path, lily_status_name(st), lily_context_error(ctx));
     g_assert_cmpstr(lily_status_name(st), ==, lily_status_name(want));
     g_assert_null(w);
     g_assert_nonnull(strstr(lily_context_error(ctx), path));
