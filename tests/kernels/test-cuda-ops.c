@@ -39,6 +39,7 @@
 #include "common/test-util.h"
 #include "core/arena.h"
 #include "core/context.h"
+#include "tests/kernels/cuda-test.h"
 #include "core/tensor.h"
 
 #define NMSE_ELEM 1e-12
@@ -1034,23 +1035,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     char err[512] = "";
     g_assert_cmpint(lily_context_new(NULL, &cpu, err, sizeof err), ==, LILY_OK);
-    const char *sc = g_getenv("LILY_CUDA_TEST_SELFCHECK");
-    if (sc && *sc && strcmp(sc, "0") != 0) {
-        /* harness self-check: a second CPU context plays the GPU */
-        g_assert_cmpint(lily_context_new(NULL, &gpu, err, sizeof err), ==, LILY_OK);
-        have_gpu = true;
-        g_test_message("LILY_CUDA_TEST_SELFCHECK: comparing the CPU with itself; no CUDA code runs");
-    } else if (lily_device_probe(LILY_DEVICE_CUDA, 0, why, sizeof why) == LILY_OK) {
-        LilyContextParams p;
-        lily_context_params_init(&p);
-        p.device = LILY_DEVICE_CUDA;
-        LilyStatus st = lily_context_new(&p, &gpu, err, sizeof err);
-        if (st != LILY_OK) g_printerr("a CUDA device answers but its context fails: %s\n", err);
-        g_assert_cmpint(st, ==, LILY_OK); /* a device that answers must work: not a skip */
-        have_gpu = true;
-    } else {
-        g_test_message("CUDA tests skipped: %s", why);
-    }
+    have_gpu = lct_open_gpu(&gpu, why, sizeof why);
     g_test_add_func("/lily/cuda/memory/upload-download", test_upload_download);
     g_test_add_func("/lily/cuda/memory/copy-overlap", test_copy_overlap);
     g_test_add_func("/lily/cuda/memory/out-of-memory", test_out_of_memory);
