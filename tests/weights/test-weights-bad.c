@@ -79,89 +79,87 @@ static void test_truncated_archive(void)
     lily_context_free(ctx);
 }
 
+/* A copy of tiny-a.bin in memory with one zip entry located, to be patched, written out under
+ * another name and opened: the shape of the damaged-archive tests below. */
+typedef struct Damaged {
+    LilyContext *ctx;
+    uint8_t *d;
+    size_t len, local, data, central; /* offsets of `entry`: local header, data, central record */
+    char *path;
+} Damaged;
+
+static Damaged damaged_begin(const char *entry)
+{
+    Damaged f = {.ctx = wt_context()};
+    char *src = lt_ref_path("tiny-a.bin");
+    f.d = wt_read(src, &f.len);
+    g_free(src);
+    g_assert_true(wt_zip_locate(f.d, f.len, entry, &f.local, &f.data, &f.central));
+    return f;
+}
+
+/* Writes the patched copy as `name` and returns the error message of opening it. */
+static const char *damaged_fails(Damaged *f, const char *name, LilyStatus want)
+{
+    f->path = wt_tmp(name);
+    wt_write(f->path, f->d, f->len);
+    return wt_open_fails(f->ctx, f->path, want);
+}
+
+static void damaged_end(Damaged *f)
+{
+    g_free(f->path);
+    g_free(f->d);
+    lily_context_free(f->ctx);
+}
+
 /* A storage entry whose size runs past the end of the file is named, with its offset. */
 static void test_entry_past_end(void)
 {
-    LilyContext *ctx = wt_context();
-    char *src = lt_ref_path("tiny-a.bin");
-    size_t len, local, data, central;
-    uint8_t *d = wt_read(src, &len);
-    g_assert_true(wt_zip_locate(d, len, "tiny-a/data/100", &local, &data, &central));
-    for (int k = 0; k < 8; k++) d[central + 20 + k] = k % 4 == 3 ? 0x7f : 0xff; /* sizes ~2 GB */
-    char *p = wt_tmp("past-end.bin");
-    wt_write(p, d, len);
-    const char *m = wt_open_fails(ctx, p, LILY_ERR_FORMAT);
+    Damaged f = damaged_begin("tiny-a/data/100");
+    for (int k = 0; k < 8; k++) f.d[f.central + 20 + k] = k % 4 == 3 ? 0x7f : 0xff; /* sizes ~2 GB */
+    const char *m = damaged_fails(&f, "past-end.bin", LILY_ERR_FORMAT);
     expect_in(m, "'tiny-a/data/100'");
     expect_in(m, "runs past the end of the file");
-    g_free(p);
-    g_free(d);
-    g_free(src);
-    lily_context_free(ctx);
+    damaged_end(&f);
 }
 
 /* An opcode outside the state-dict set is refused by name and byte offset. */
 static void test_unsupported_opcode(void)
 {
-    LilyContext *ctx = wt_context();
-    char *src = lt_ref_path("tiny-a.bin");
-    size_t len, local, data, central;
-    uint8_t *d = wt_read(src, &len);
-    g_assert_true(wt_zip_locate(d, len, "tiny-a/data.pkl", &local, &data, &central));
-    g_assert_cmpint(d[data + 2], ==, '}');
-    d[data + 2] = 'i'; /* INST: executes a class in Python */
-    wt_zip_fix_crc(d, len, "tiny-a/data.pkl");
-    char *p = wt_tmp("opcode.bin");
-    wt_write(p, d, len);
-    const char *m = wt_open_fails(ctx, p, LILY_ERR_UNSUPPORTED);
+    Damaged f = damaged_begin("tiny-a/data.pkl");
+    g_assert_cmpint(f.d[f.data + 2], ==, '}');
+    f.d[f.data + 2] = 'i'; /* INST: executes a class in Python */
+    wt_zip_fix_crc(f.d, f.len, "tiny-a/data.pkl");
+    const char *m = damaged_fails(&f, "opcode.bin", LILY_ERR_UNSUPPORTED);
     expect_in(m, "pickle byte 2 (opcode INST)");
     expect_in(m, "data.pkl");
-    g_free(p);
-    g_free(d);
-    g_free(src);
-    lily_context_free(ctx);
+    damaged_end(&f);
 }
 
 /* A damaged data.pkl (CRC mismatch) is caught before its pickle runs. */
 static void test_pickle_crc(void)
 {
-    LilyContext *ctx = wt_context();
-    char *src = lt_ref_path("tiny-a.bin");
-    size_t len, local, data, central;
-    uint8_t *d = wt_read(src, &len);
-    g_assert_true(wt_zip_locate(d, len, "tiny-a/data.pkl", &local, &data, &central));
-    d[data + 30] ^= 0x20;
-    char *p = wt_tmp("crc.bin");
-    wt_write(p, d, len);
-    expect_in(wt_open_fails(ctx, p, LILY_ERR_FORMAT), "fails its CRC-32 check");
-    g_free(p);
-    g_free(d);
-    g_free(src);
-    lily_context_free(ctx);
+    Damaged f = damaged_begin("tiny-a/data.pkl");
+    f.d[f.data + 30] ^= 0x20;
+    expect_in(damaged_fails(&f, "crc.bin", LILY_ERR_FORMAT), "fails its CRC-32 check");
+    damaged_end(&f);
 }
 
 /* A tensor whose view reaches past its storage is named with its storage. */
 static void test_tensor_past_storage(void)
 {
-    LilyContext *ctx = wt_context();
-    char *src = lt_ref_path("tiny-a.bin");
-    size_t len, local, data, central;
-    uint8_t *d = wt_read(src, &len);
-    g_assert_true(wt_zip_locate(d, len, "tiny-a/data.pkl", &local, &data, &central));
+    Damaged f = damaged_begin("tiny-a/data.pkl");
     /* logvar's size tuple: BININT2 1000 at pickle byte 139 (see pickle.c's dump) -> 2000. */
-    g_assert_cmpint(d[data + 139], ==, 'M');
-    g_assert_cmpint(d[data + 140] | (d[data + 141] << 8), ==, 1000);
-    d[data + 140] = 2000 & 0xff;
-    d[data + 141] = 2000 >> 8;
-    wt_zip_fix_crc(d, len, "tiny-a/data.pkl");
-    char *p = wt_tmp("past-storage.bin");
-    wt_write(p, d, len);
-    const char *m = wt_open_fails(ctx, p, LILY_ERR_FORMAT);
+    g_assert_cmpint(f.d[f.data + 139], ==, 'M');
+    g_assert_cmpint(f.d[f.data + 140] | (f.d[f.data + 141] << 8), ==, 1000);
+    f.d[f.data + 140] = 2000 & 0xff;
+    f.d[f.data + 141] = 2000 >> 8;
+    wt_zip_fix_crc(f.d, f.len, "tiny-a/data.pkl");
+    const char *m = damaged_fails(&f, "past-storage.bin", LILY_ERR_FORMAT);
     expect_in(m, "tensor 'logvar' (2000 at element offset 0) reaches past the end of its storage");
     expect_in(m, "tiny-a/data/0");
-    g_free(p);
-    g_free(d);
-    g_free(src);
-    lily_context_free(ctx);
+    damaged_end(&f);
 }
 
 /* ---- crafted pickles ---- */
