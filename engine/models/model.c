@@ -124,53 +124,44 @@ static LilyTensor *add_param(Builder *b, const char *full, bool matrix, int ndim
 
 #define P(b, name, matrix, ...) param((b), (name), (matrix), LILY_SHAPE(__VA_ARGS__))
 
-static void conv2d(Builder *b, LilyConv *c, const char *name, int64_t o, int64_t i, int k)
+/* `name`.weight of the given shape and, when bias_len > 0, `name`.bias [bias_len] (never a
+ * matrix: biases stay f32 whatever the precision). */
+static void weight_bias(Builder *b, const char *name, bool matrix, int ndim, const int64_t *shape,
+                        int64_t bias_len, LilyTensor **w, LilyTensor **bias)
 {
     char n[160];
     snprintf(n, sizeof n, "%s.weight", name);
-    c->w = P(b, n, true, o, i, k, k);
-    snprintf(n, sizeof n, "%s.bias", name);
-    c->b = P(b, n, false, o);
+    *w = param(b, n, matrix, ndim, shape);
+    *bias = NULL;
+    if (bias_len > 0) {
+        snprintf(n, sizeof n, "%s.bias", name);
+        *bias = P(b, n, false, bias_len);
+    }
+}
+
+static void conv2d(Builder *b, LilyConv *c, const char *name, int64_t o, int64_t i, int k)
+{
+    weight_bias(b, name, true, LILY_SHAPE(o, i, k, k), o, &c->w, &c->b);
 }
 
 static void conv1d(Builder *b, LilyConv *c, const char *name, int64_t o, int64_t i, int k)
 {
-    char n[160];
-    snprintf(n, sizeof n, "%s.weight", name);
-    c->w = P(b, n, true, o, i, k);
-    snprintf(n, sizeof n, "%s.bias", name);
-    c->b = P(b, n, false, o);
+    weight_bias(b, name, true, LILY_SHAPE(o, i, k), o, &c->w, &c->b);
 }
 
 static void convt1d(Builder *b, LilyConv *c, const char *name, int64_t i, int64_t o, int k)
 {
-    char n[160];
-    snprintf(n, sizeof n, "%s.weight", name);
-    c->w = P(b, n, true, i, o, k);
-    snprintf(n, sizeof n, "%s.bias", name);
-    c->b = P(b, n, false, o);
+    weight_bias(b, name, true, LILY_SHAPE(i, o, k), o, &c->w, &c->b);
 }
 
 static void linear(Builder *b, LilyLinear *l, const char *name, int64_t o, int64_t i, bool bias)
 {
-    char n[160];
-    snprintf(n, sizeof n, "%s.weight", name);
-    l->w = P(b, n, true, o, i);
-    if (bias) {
-        snprintf(n, sizeof n, "%s.bias", name);
-        l->b = P(b, n, false, o);
-    } else {
-        l->b = NULL;
-    }
+    weight_bias(b, name, true, LILY_SHAPE(o, i), bias ? o : 0, &l->w, &l->b);
 }
 
 static void norm(Builder *b, LilyNorm *nm, const char *name, int64_t c)
 {
-    char n[160];
-    snprintf(n, sizeof n, "%s.weight", name);
-    nm->g = P(b, n, false, c);
-    snprintf(n, sizeof n, "%s.bias", name);
-    nm->b = P(b, n, false, c);
+    weight_bias(b, name, false, LILY_SHAPE(c), c, &nm->g, &nm->b);
 }
 
 /* ---------------------------------------------------------------------------------------- */
