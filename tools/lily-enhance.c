@@ -28,6 +28,7 @@
 #include <lily/lily.h>
 
 #include "args.h"
+#include "gst-decode.h"
 #include "progress.h"
 
 typedef struct Options {
@@ -137,46 +138,6 @@ static int parse_args(int argc, char **argv, Options *o)
 }
 
 /* ---- GStreamer decode and encode ---- */
-static int bus_error(GstElement *pipeline, const char *what)
-{
-    GstBus *bus = gst_element_get_bus(pipeline);
-    GstMessage *msg = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
-    int had = 0;
-    if (msg) {
-        GError *err = NULL;
-        gchar *dbg = NULL;
-        gst_message_parse_error(msg, &err, &dbg);
-        fprintf(stderr, "lily-enhance: %s: %s\n", what, err ? err->message : "unknown error");
-        if (dbg && getenv("LILY_DEBUG")) fprintf(stderr, "  %s\n", dbg);
-        g_clear_error(&err);
-        g_free(dbg);
-        gst_message_unref(msg);
-        had = 1;
-    }
-    gst_object_unref(bus);
-    return had;
-}
-
-static GstElement *make_decoder(const char *path, GstAppSink **sink)
-{
-    gchar *loc = g_strescape(path, NULL);
-    gchar *desc = g_strdup_printf("filesrc location=\"%s\" ! decodebin ! audioconvert ! "
-                                  "audioresample ! audio/x-raw,format=F32LE,rate=48000,"
-                                  "layout=interleaved ! appsink name=sink sync=false",
-                                  loc);
-    GError *err = NULL;
-    GstElement *p = gst_parse_launch(desc, &err);
-    g_free(desc);
-    g_free(loc);
-    if (!p) {
-        fprintf(stderr, "lily-enhance: cannot build the decoder: %s\n", err ? err->message : "?");
-        g_clear_error(&err);
-        return NULL;
-    }
-    *sink = GST_APP_SINK(gst_bin_get_by_name(GST_BIN(p), "sink"));
-    return p;
-}
-
 static GstElement *make_encoder(const char *path, int channels, GstAppSrc **src)
 {
     const char *ext = strrchr(path, '.');
@@ -319,11 +280,11 @@ int main(int argc, char **argv)
     }
 
     GstAppSink *sink = NULL;
-    GstElement *dec = make_decoder(o.in, &sink);
+    GstElement *dec = lily_tool_decoder("lily-enhance", o.in, 0, &sink);
     if (!dec) return 1;
     gst_element_set_state(dec, GST_STATE_PAUSED);
     if (gst_element_get_state(dec, NULL, NULL, GST_CLOCK_TIME_NONE) == GST_STATE_CHANGE_FAILURE ||
-        bus_error(dec, o.in)) {
+        lily_tool_bus_error(dec, "lily-enhance", o.in)) {
         fprintf(stderr, "lily-enhance: %s: cannot decode this file\n", o.in);
         gst_element_set_state(dec, GST_STATE_NULL);
         return 1;
@@ -414,12 +375,12 @@ int main(int argc, char **argv)
         gst_sample_unref(s);
         if (status) break;
         if (drain(enh, run.channels, src, &tmp, &tmp_cap, &written) != 0) {
-            bus_error(encp, o.out);
+            lily_tool_bus_error(encp, "lily-enhance", o.out);
             status = 1;
             break;
         }
     }
-    if (!status && bus_error(dec, o.in)) status = 1;
+    if (!status && lily_tool_bus_error(dec, "lily-enhance", o.in)) status = 1;
     if (!status && !enh) {
         fprintf(stderr, "lily-enhance: %s: no audio decoded\n", o.in);
         status = 1;

@@ -20,26 +20,16 @@
 #include <lily/lily.h>
 
 #include "args.h"
+#include "gst-decode.h"
 #include "train/lsd.h"
 
 /* Decodes path to 48 kHz mono float samples (malloc'ed). */
 static float *decode(const char *path, size_t *n)
 {
     *n = 0;
-    gchar *loc = g_strescape(path, NULL);
-    gchar *desc = g_strdup_printf("filesrc location=\"%s\" ! decodebin ! audioconvert ! audioresample ! "
-                                  "audio/x-raw,format=F32LE,rate=48000,channels=1 ! appsink name=sink sync=false",
-                                  loc);
-    GError *err = NULL;
-    GstElement *p = gst_parse_launch(desc, &err);
-    g_free(desc);
-    g_free(loc);
-    if (!p) {
-        fprintf(stderr, "lily-eval: %s: cannot build a decoder: %s\n", path, err ? err->message : "?");
-        g_clear_error(&err);
-        return NULL;
-    }
-    GstAppSink *sink = GST_APP_SINK(gst_bin_get_by_name(GST_BIN(p), "sink"));
+    GstAppSink *sink = NULL;
+    GstElement *p = lily_tool_decoder("lily-eval", path, 1, &sink);
+    if (!p) return NULL;
     float *out = NULL;
     size_t cap = 0;
     int failed = 0;
@@ -64,17 +54,7 @@ static float *decode(const char *path, size_t *n)
         gst_sample_unref(s);
     }
     /* an error on the bus means the file could not be decoded */
-    GstBus *bus = gst_element_get_bus(p);
-    GstMessage *msg = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
-    if (msg) {
-        GError *e = NULL;
-        gst_message_parse_error(msg, &e, NULL);
-        fprintf(stderr, "lily-eval: %s: %s\n", path, e ? e->message : "decoding failed");
-        g_clear_error(&e);
-        gst_message_unref(msg);
-        failed = 1;
-    }
-    gst_object_unref(bus);
+    if (lily_tool_bus_error(p, "lily-eval", path)) failed = 1;
     gst_element_set_state(p, GST_STATE_NULL);
     gst_object_unref(sink);
     gst_object_unref(p);
