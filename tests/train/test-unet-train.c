@@ -43,28 +43,6 @@ static void fix_close(Fix *f)
     lily_context_free(f->ctx);
 }
 
-/* The gradient buffer (host) of a parameter. */
-static const float *pgrad(Fix *f, const char *name)
-{
-    int i = tt_param_index(f->m, name);
-    g_assert_cmpint(i, >=, 0);
-    return f->tp->set.grad[i].data;
-}
-
-static TtVar pvar(Fix *f, const char *name)
-{
-    LilyParam *p = tt_param(f->m, name);
-    TtVar v = {p->name, p->t.data, lily_tensor_numel(&p->t), pgrad(f, name)};
-    return v;
-}
-
-static float *download(LilyContext *ctx, const LilyTensor *t)
-{
-    float *h = g_new(float, lily_tensor_numel(t));
-    tt_ok(ctx, lily_tensor_download(ctx, t, h));
-    return h;
-}
-
 /* ---------------------------------------------------------------------------------------- */
 /* A generic block case: y = f(x, emb) for one of the block kinds                           */
 /* ---------------------------------------------------------------------------------------- */
@@ -146,8 +124,8 @@ static float *case_backward(Case *c, float **demb_out)
     case K_BLOCK: tt_ok(ctx, lily_unet_block_backward(ctx, ps, &c->blk, &dy, &demb, &dx)); break;
     case K_TIME: tt_ok(ctx, lily_unet_time_backward(ctx, ps, &c->time, &dy)); break;
     }
-    if (c->kind != K_TIME) dxh = download(ctx, &dx);
-    if (has_emb) *demb_out = download(ctx, &demb);
+    if (c->kind != K_TIME) dxh = tt_download(ctx, &dx);
+    if (has_emb) *demb_out = tt_download(ctx, &demb);
     lily_arena_reset(&ctx->arena, m);
     return dxh;
 }
@@ -161,7 +139,7 @@ static void run_case(const char *what, Case *c, const char *const *params, int n
     int nv = 0;
     if (dx) vars[nv++] = (TtVar){"x", c->x.data, lily_tensor_numel(&c->x), dx};
     if (demb) vars[nv++] = (TtVar){"emb", c->emb.data, lily_tensor_numel(&c->emb), demb};
-    for (int i = 0; i < n_params; i++) vars[nv++] = pvar(c->f, params[i]);
+    for (int i = 0; i < n_params; i++) vars[nv++] = tt_var(c->f->tp, params[i]);
     tt_check_grads(what, vars, nv, case_loss, c, H, TOL, FLOOR, SAMPLES);
     g_free(dx);
     g_free(demb);
@@ -350,11 +328,11 @@ static void test_forward_matches_inference(void)
     LilyArenaMark m = lily_arena_mark(&ctx->arena);
     LilyTensor yi, yt;
     tt_ok(ctx, lily_unet_forward(ctx, f.m, &x, t, &yi));
-    float *a = download(ctx, &yi);
+    float *a = tt_download(ctx, &yi);
     lily_arena_reset(&ctx->arena, m);
     LilyUNetTape *tape = NULL;
     tt_ok(ctx, lily_unet_train_forward(ctx, f.m, &f.tp->set, &x, t, &tape, &yt));
-    float *b = download(ctx, &yt);
+    float *b = tt_download(ctx, &yt);
     lt_assert_close_abs("train forward vs inference forward", b, a, (size_t)lily_tensor_numel(&yt), 0.0);
     lily_unet_tape_free(tape);
     lily_arena_reset(&ctx->arena, m);
@@ -385,7 +363,7 @@ static void test_whole_unet(void)
     tt_ok(ctx, lily_nn_like(ctx, &y, &dy));
     tt_ok(ctx, lily_tensor_upload(ctx, &dy, u.wout));
     tt_ok(ctx, lily_unet_train_backward(ctx, f.m, &f.tp->set, tape, &dy, &dx));
-    float *dxh = download(ctx, &dx);
+    float *dxh = tt_download(ctx, &dx);
     lily_unet_tape_free(tape);
     lily_arena_reset(&ctx->arena, m);
     TtVar vars[32];
@@ -395,7 +373,7 @@ static void test_whole_unet(void)
     int unet_params = 0;
     for (int i = 0; i < f.m->n_params && nv < 32; i++) {
         if (strncmp(f.m->params[i].name, D, strlen(D)) != 0) continue;
-        if (unet_params++ % 55 == 0) vars[nv++] = pvar(&f, f.m->params[i].name);
+        if (unet_params++ % 55 == 0) vars[nv++] = tt_var(f.tp, f.m->params[i].name);
     }
     g_assert_cmpint(nv, >=, 18);
     tt_check_grads("unet", vars, nv, unet_loss, &u, H_UNET, TOL, FLOOR_UNET, 3);

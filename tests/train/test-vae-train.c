@@ -40,21 +40,6 @@ static void fix_close(Fix *f)
     lily_context_free(f->ctx);
 }
 
-static TtVar pvar(Fix *f, const char *name)
-{
-    LilyParam *p = tt_param(f->m, name);
-    int i = (int)(p - f->m->params);
-    TtVar v = {p->name, p->t.data, lily_tensor_numel(&p->t), f->tp->set.grad[i].data};
-    return v;
-}
-
-static float *download(LilyContext *ctx, const LilyTensor *t)
-{
-    float *h = g_new(float, lily_tensor_numel(t));
-    tt_ok(ctx, lily_tensor_download(ctx, t, h));
-    return h;
-}
-
 typedef enum Kind { K_RES, K_ATTN, K_DOWN, K_UP, K_ENC, K_DEC } Kind;
 
 typedef struct Case {
@@ -137,13 +122,13 @@ static void run_case(const char *what, Case *c, const char *const *params, int n
         break;
     case K_DEC: tt_ok(ctx, lily_vae_decode_backward(ctx, ps, c->dec, &dy, &dx)); break;
     }
-    float *dxh = download(ctx, &dx);
+    float *dxh = tt_download(ctx, &dx);
     free_tapes(c);
     lily_arena_reset(&ctx->arena, m);
     TtVar vars[24];
     int nv = 0;
     vars[nv++] = (TtVar){"x", c->x.data, lily_tensor_numel(&c->x), dxh};
-    for (int i = 0; i < n_params; i++) vars[nv++] = pvar(f, params[i]);
+    for (int i = 0; i < n_params; i++) vars[nv++] = tt_var(f->tp, params[i]);
     tt_check_grads(what, vars, nv, loss, c, H, TOL, FLOOR, SAMPLES);
     g_free(dxh);
     g_free(c->wout);
@@ -255,17 +240,17 @@ static void test_forward_matches_inference(void)
     LilyArenaMark mk = lily_arena_mark(&ctx->arena);
     LilyTensor mi, li, mt, lt2, zi, zt;
     tt_ok(ctx, lily_vae_encode(ctx, m, &m->encoder, &x, &mi, &li));
-    float *a = download(ctx, &mi), *b = download(ctx, &li);
+    float *a = tt_download(ctx, &mi), *b = tt_download(ctx, &li);
     LilyVaeEncoderTape *et = NULL;
     tt_ok(ctx, lily_vae_encode_train(ctx, m, &f.tp->set, &m->encoder, &m->cfg.vae, &x, &et, &mt, &lt2));
-    float *c = download(ctx, &mt), *d = download(ctx, &lt2);
+    float *c = tt_download(ctx, &mt), *d = tt_download(ctx, &lt2);
     lt_assert_close_abs("encode mean: train vs inference", c, a, (size_t)lily_tensor_numel(&mt), 0.0);
     lt_assert_close_abs("encode logvar: train vs inference", d, b, (size_t)lily_tensor_numel(&lt2), 0.0);
     tt_ok(ctx, lily_vae_decode(ctx, m, &mt, &zi));
-    float *e = download(ctx, &zi);
+    float *e = tt_download(ctx, &zi);
     LilyVaeDecoderTape *dt = NULL;
     tt_ok(ctx, lily_vae_decode_train(ctx, m, &f.tp->set, &mt, &dt, &zt));
-    float *g = download(ctx, &zt);
+    float *g = tt_download(ctx, &zt);
     lt_assert_close_abs("decode: train vs inference", g, e, (size_t)lily_tensor_numel(&zt), 0.0);
     lily_vae_encoder_tape_free(et);
     lily_vae_decoder_tape_free(dt);

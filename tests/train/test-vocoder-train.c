@@ -57,24 +57,6 @@ static void fix_close(Fix *f)
     lily_context_free(f->ctx);
 }
 
-static TtVar pvar(LilyTrainParams *tp, const char *name)
-{
-    for (int i = 0; i < tp->set.n; i++)
-        if (strcmp(tp->set.params[i].name, name) == 0)
-            return (TtVar){tp->set.params[i].name, tp->set.params[i].t.data, lily_tensor_numel(&tp->set.params[i].t),
-                           tp->set.grad[i].data};
-    g_printerr("no parameter %s\n", name);
-    g_assert_not_reached();
-    return (TtVar){0};
-}
-
-static float *download(LilyContext *ctx, const LilyTensor *t)
-{
-    float *h = g_new(float, lily_tensor_numel(t));
-    tt_ok(ctx, lily_tensor_download(ctx, t, h));
-    return h;
-}
-
 typedef enum Kind { K_RES, K_STAGE, K_GEN, K_DISC } Kind;
 
 typedef struct Case {
@@ -157,13 +139,13 @@ static void run_case(const char *what, Case *c, LilyTrainParams *tp, const char 
     case K_GEN: tt_ok(ctx, lily_vocoder_train_backward(ctx, &c->f->tp->set, c->gen, &dy[0], &dx)); break;
     case K_DISC: tt_ok(ctx, lily_disc_backward(ctx, &c->f->dtp->set, c->disc, NULL, dyp, &dx)); break;
     }
-    float *dxh = download(ctx, &dx);
+    float *dxh = tt_download(ctx, &dx);
     free_tapes(c);
     lily_arena_reset(&ctx->arena, m);
     TtVar vars[24];
     int nv = 0;
     vars[nv++] = (TtVar){"x", c->x.data, lily_tensor_numel(&c->x), dxh};
-    for (int i = 0; i < n_params; i++) vars[nv++] = pvar(tp, params[i]);
+    for (int i = 0; i < n_params; i++) vars[nv++] = tt_var(tp, params[i]);
     tt_check_grads_pl(what, vars, nv, loss, c, h, TOL, FLOOR, SAMPLES);
     g_free(dxh);
     for (int k = 0; k < c->n_out; k++) g_free(c->w[k]);
@@ -274,7 +256,7 @@ static void test_mel_loss_gradient(void)
     double l;
     LilyArenaMark m = lily_arena_mark(&ctx->arena);
     tt_ok(ctx, lily_mel_loss(ctx, c.ml, &c.y, c.len, c.target, 1000.0, &l, &dy));
-    float *g = download(ctx, &dy);
+    float *g = tt_download(ctx, &dy);
     lily_arena_reset(&ctx->arena, m);
     for (int i = 4800; i < 4816; i++) g_assert_cmpfloat(g[i], ==, 0.0f);
     TtVar v = {"waveform", c.y.data, 2 * 4816, g};
@@ -297,10 +279,10 @@ static void test_forward_matches_inference(void)
     LilyArenaMark m = lily_arena_mark(&ctx->arena);
     LilyTensor wi, wt;
     tt_ok(ctx, lily_vocoder_forward(ctx, f.m, &mel, &wi));
-    float *a = download(ctx, &wi);
+    float *a = tt_download(ctx, &wi);
     LilyVocoderTape *tape = NULL;
     tt_ok(ctx, lily_vocoder_train_forward(ctx, f.m, &f.tp->set, &mel, &tape, &wt));
-    float *b = download(ctx, &wt);
+    float *b = tt_download(ctx, &wt);
     g_assert_cmpint(wt.shape[2], ==, 480 * 8 + 16);
     lt_assert_close_abs("generator: train vs inference", b, a, (size_t)lily_tensor_numel(&wt), 0.0);
     lily_vocoder_tape_free(tape);

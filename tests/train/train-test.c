@@ -46,21 +46,6 @@ LilyTrainParams *tt_train_all(LilyContext *ctx, LilyModel *m)
     return tp;
 }
 
-int tt_param_index(const LilyModel *m, const char *name)
-{
-    for (int i = 0; i < m->n_params; i++)
-        if (strcmp(m->params[i].name, name) == 0) return i;
-    return -1;
-}
-
-LilyParam *tt_param(LilyModel *m, const char *name)
-{
-    int i = tt_param_index(m, name);
-    if (i < 0) g_printerr("no parameter %s\n", name);
-    g_assert_cmpint(i, >=, 0);
-    return &m->params[i];
-}
-
 LilyTensor tt_tensor(uint64_t seed, float a, int ndim, const int64_t *shape)
 {
     LilyTensor t = lily_tensor_make(NULL, LILY_DTYPE_F32, LILY_DEVICE_CPU, ndim, shape);
@@ -166,6 +151,25 @@ void tt_make_dataset(LilyContext *ctx, const char *dir, int sources, double seco
     }
     g_free(x);
     tt_ok(ctx, lily_dataset_writer_close(w));
+}
+
+TtVar tt_var(LilyTrainParams *tp, const char *name)
+{
+    for (int i = 0; i < tp->set.n; i++) {
+        LilyParam *p = &tp->set.params[i];
+        if (strcmp(p->name, name) == 0)
+            return (TtVar){p->name, p->t.data, lily_tensor_numel(&p->t), tp->set.grad[i].data};
+    }
+    g_printerr("no parameter %s\n", name);
+    g_assert_not_reached();
+    return (TtVar){0};
+}
+
+float *tt_download(LilyContext *ctx, const LilyTensor *t)
+{
+    float *h = g_new(float, lily_tensor_numel(t));
+    tt_ok(ctx, lily_tensor_download(ctx, t, h));
+    return h;
 }
 
 void tt_stage_config(LilyProjectConfig *c, const char *dataset, LilyTrainStage stage, const char *out)

@@ -25,9 +25,6 @@ void tt_ok(LilyContext *ctx, LilyStatus st);
 LilyModel *tt_random_model(LilyContext *ctx, const char *arch, uint64_t seed);
 /* Training state for every parameter of m (f32, no EMA). */
 LilyTrainParams *tt_train_all(LilyContext *ctx, LilyModel *m);
-/* Parameter by name (fails the test when absent). */
-LilyParam *tt_param(LilyModel *m, const char *name);
-int tt_param_index(const LilyModel *m, const char *name);
 
 /* A host f32 tensor (CPU backend: host memory is device memory) filled from U(-a, a). */
 LilyTensor tt_tensor(uint64_t seed, float a, int ndim, const int64_t *shape);
@@ -40,6 +37,12 @@ typedef struct TtVar {
     int64_t n;
     const float *grad;  /* analytic gradient (n values) */
 } TtVar;
+
+/* The parameter `name` of a training set as a variable to check: its values and gradient
+ * (host memory: the CPU backend). Fails the test when absent. */
+TtVar tt_var(LilyTrainParams *tp, const char *name);
+/* A device tensor's values in new host memory (g_free). */
+float *tt_download(LilyContext *ctx, const LilyTensor *t);
 
 /* Loss at the current values: runs the forward and returns sum(w_out * y). */
 typedef double (*TtLossFn)(void *user);
